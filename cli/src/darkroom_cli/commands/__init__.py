@@ -1,0 +1,1 @@
+"""Subcommands of the darkroom CLI; each module defines ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""darkroom_imaging."""

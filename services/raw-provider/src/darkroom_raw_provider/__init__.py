@@ -1,0 +1,1 @@
+"""darkroom_raw_provider."""
