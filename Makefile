@@ -1,0 +1,71 @@
+# Darkroom: the two set-up commands are `make run` and `make test`; each
+# bootstraps what it needs (uv, the Python workspace, Kafka and s3proxy jars
+# from Maven Central, ExifTool from npm) into project-local folders.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+DARKROOM := $(VENV)/bin/darkroom
+PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml
+
+.PHONY: help run test lint typecheck check bootstrap jars exiftool kafka-up kafka-down kafka-status topics bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: bootstrap ## the main job on embedded defaults (local broker, filesystem store)
+	$(DARKROOM) run
+
+test: bootstrap ## the whole test suite against a real broker and a real S3 server
+	$(VENV)/bin/pytest
+
+check: lint typecheck ## ruff (lint + format) and mypy
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+bootstrap: $(VENV)/.synced jars exiftool ## install everything the commands need
+
+$(CURDIR)/.tools/uv/bin/uv:
+	python3 -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+
+$(VENV)/.synced: $(PY_PROJECTS) | $(UV)
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+jars: $(VENV)/.synced ## fetch the Kafka and s3proxy jars (cached in .tools/jars)
+	bash tools/bootstrap/kafka.sh
+	bash tools/bootstrap/s3proxy.sh
+
+exiftool: ## install ExifTool into .tools/exiftool
+	bash tools/bootstrap/exiftool.sh
+
+kafka-up: $(VENV)/.synced jars ## start the local KRaft broker and create the topics
+	$(DARKROOM) kafka start
+	$(DARKROOM) topics create
+
+kafka-down: $(VENV)/.synced ## stop the local broker (its state stays in .darkroom/kafka)
+	$(DARKROOM) kafka stop
+
+kafka-status: $(VENV)/.synced
+	$(DARKROOM) kafka status
+
+topics: $(VENV)/.synced ## create the registry's topics (idempotent)
+	$(DARKROOM) topics create
+
+bench: bootstrap ## imaging benchmark against Pillow and sharp (prints figures)
+	bash tools/bootstrap/bench.sh
+	$(VENV)/bin/python bench/engine_bench.py
+
+clean: ## stop the broker and remove local state (not the caches in .tools)
+	-$(DARKROOM) kafka stop
+	rm -rf .darkroom

@@ -1,0 +1,98 @@
+"""The Faust app factory every service uses.
+
+Values are passed explicitly from the service's settings. Faust also reads its
+own unprefixed environment variables (``BROKER_URL``, ``APP_DATADIR``,
+``WEB_PORT``…) and lets them override the arguments; the factory hands Faust an
+empty environment so only Darkroom's settings apply, and logs a warning naming
+any such variable it finds, since someone expected it to do something.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+
+from darkroom_common.codec import CODEC_NAME, register_codec
+from darkroom_common.settings import DarkroomSettings
+
+FAUST_ENV_VARS = (
+    "BROKER_URL",
+    "BROKER",
+    "APP_DATADIR",
+    "APP_TABLEDIR",
+    "APP_ENV_PREFIX",
+    "STORE",
+    "WEB_PORT",
+    "WEB_HOST",
+    "WEB_BIND",
+    "BROKER_CREDENTIALS",
+    "TOPIC_PARTITIONS",
+)
+"""Faust's own environment variables that would silently override our settings."""
+
+log = logging.getLogger(__name__)
+
+
+def ignored_faust_env(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Return Faust's unprefixed environment variables present in ``environ`` (sorted).
+
+    They are ignored (Faust is given an empty environment); use the DARKROOM_…
+    settings instead.
+    """
+    return sorted(v for v in FAUST_ENV_VARS if v in environ)
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """Turn ``"h1:9092,h2:9092"`` into Faust's ``["kafka://h1:9092", "kafka://h2:9092"]``."""
+    return [f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip()]
+
+
+def create_app(
+    app_id: str,
+    settings: DarkroomSettings,
+    *,
+    store: str = "memory://",
+    **overrides: Any,
+) -> faust.App:
+    """Return a :class:`faust.App` configured from ``settings`` only.
+
+    Args:
+        app_id: the Faust app id, which is also the Kafka consumer group id.
+        settings: the service's validated settings.
+        store: table store URL: ``"memory://"`` or ``"rocksdb://"`` (rocksdict).
+        **overrides: further :class:`faust.Settings` values.
+
+    Faust's own environment variables are ignored, with a warning (see
+    :func:`ignored_faust_env`).
+    """
+    if ignored := ignored_faust_env():
+        log.warning(
+            "ignoring Faust environment variable(s) %s; use the DARKROOM_… settings "
+            "(KAFKA_BOOTSTRAP_SERVERS, DARKROOM_DATA_DIR, DARKROOM_WEB_PORT…) instead",
+            ", ".join(ignored),
+        )
+    register_codec()
+    options: dict[str, Any] = {
+        "broker": broker_urls(settings.kafka_bootstrap_servers),
+        "store": store,
+        "datadir": str(settings.data_dir / app_id),
+        "value_serializer": CODEC_NAME,
+        "key_serializer": "raw",
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "web_port": settings.web_port,
+        "web_host": settings.web_host,
+        "web_bind": settings.web_host,
+        "web_in_thread": False,
+        "broker_client_id": app_id,
+        "autodiscover": False,
+        "env": {},
+    }
+    options.update(overrides)
+    return faust.App(app_id, **options)

@@ -1,0 +1,81 @@
+"""Prometheus metrics with one naming rule: ``darkroom_<noun>_<unit>``.
+
+Every service uses the same few families, distinguished by labels, so one
+Grafana dashboard reads them all. Counters end in ``_total``, durations are
+seconds (``_seconds``), sizes bytes (``_bytes``) — the Prometheus naming
+conventions.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+PREFIX = "darkroom_"
+_NAME = re.compile(r"^darkroom_[a-z][a-z0-9_]*$")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+"""Histogram buckets in seconds: 5 ms to 5 min covers a thumbnail to a large RAW develop."""
+
+
+def metric_name(*parts: str) -> str:
+    """Join ``parts`` under the naming rule: ``metric_name("events", "total")`` → ``darkroom_events_total``.
+
+    Raises:
+        ValueError: the result breaks the rule (lower-case ``[a-z0-9_]``, ``darkroom_`` prefix).
+    """
+    name = PREFIX + "_".join(p.strip("_") for p in parts if p)
+    if not _NAME.match(name):
+        raise ValueError(f"metric name {name!r} breaks the darkroom_<noun>_<unit> rule")
+    return name
+
+
+class Metrics:
+    """The metric families a service exports, registered in one registry.
+
+    Args:
+        registry: where to register; a fresh :class:`CollectorRegistry` for tests,
+            the default global one in services.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import REGISTRY
+
+        self.registry = registry if registry is not None else REGISTRY
+        self.events = Counter(
+            metric_name("events"),
+            "Events consumed or produced, by service, topic, direction and outcome.",
+            ["service", "topic", "direction", "outcome"],
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            metric_name("stage", "duration", "seconds"),
+            "Time to handle one event, by service and stage.",
+            ["service", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            metric_name("failures"),
+            "Failed events by service, stage and reason code.",
+            ["service", "stage", "reason"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            metric_name("dead_letters"),
+            "Events sent to a dead-letter topic, by service and reason code.",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            metric_name("retries"),
+            "Retries of transient failures, by service and reason code.",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
+    """Expose the default registry at ``http://addr:port/metrics`` from a daemon thread."""
+    start_http_server(port, addr=addr)

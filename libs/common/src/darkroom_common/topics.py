@@ -1,0 +1,197 @@
+"""Create and verify the registry's topics on a real cluster (aiokafka's admin client).
+
+``create_topics`` is idempotent: a topic that exists is left alone and reported.
+``verify_topics`` is what a service calls before it starts: a topic it needs
+that is missing, or that has fewer partitions or other configs than the
+registry says, stops the service with :class:`TopicMisconfigured`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from darkroom_common.errors import BrokerUnavailable, TopicMisconfigured
+from darkroom_schemas.topics import TOPICS, TopicSpec
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLayout:
+    """How the registry wants one topic on the broker, with a deployment's prefix and defaults."""
+
+    spec: TopicSpec
+    name: str
+    partitions: int
+    replication_factor: int
+
+    @classmethod
+    def of(
+        cls, spec: TopicSpec, *, prefix: str, partitions: int, replication_factor: int
+    ) -> TopicLayout:
+        """Resolve ``spec`` against a deployment (``prefix``, default ``partitions``)."""
+        return cls(spec, spec.full_name(prefix), spec.partitions or partitions, replication_factor)
+
+
+@dataclass(slots=True)
+class TopicState:
+    """What the broker holds for one topic, and how it differs from the registry."""
+
+    name: str
+    exists: bool
+    partitions: int = 0
+    configs: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the topic exists and matches the registry."""
+        return self.exists and not self.problems
+
+
+def layouts(
+    prefix: str,
+    partitions: int,
+    replication_factor: int = 1,
+    specs: Iterable[TopicSpec] | None = None,
+) -> list[TopicLayout]:
+    """Return the layout of ``specs`` (default: every registry topic) for one deployment."""
+    return [
+        TopicLayout.of(
+            s, prefix=prefix, partitions=partitions, replication_factor=replication_factor
+        )
+        for s in (TOPICS.values() if specs is None else specs)
+    ]
+
+
+@asynccontextmanager
+async def admin_client(
+    bootstrap: str, *, timeout_s: float = 15.0
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """Yield a started admin client for ``bootstrap``.
+
+    Raises:
+        BrokerUnavailable: the cluster cannot be reached within ``timeout_s``.
+    """
+    client = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await client.start()
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        await client.close()
+        raise BrokerUnavailable(f"cannot reach the Kafka cluster at {bootstrap}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def create_topics(bootstrap: str, wanted: list[TopicLayout]) -> dict[str, str]:
+    """Create every topic of ``wanted`` that does not exist yet.
+
+    Returns:
+        ``{topic: "created" | "exists"}``.
+
+    Raises:
+        BrokerUnavailable: the cluster cannot be reached.
+        TopicMisconfigured: the broker refused to create a topic (its message included).
+    """
+    async with admin_client(bootstrap) as admin:
+        existing = set(await admin.list_topics())
+        todo = [t for t in wanted if t.name not in existing]
+        result = {t.name: "exists" for t in wanted if t.name in existing}
+        if todo:
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        t.name,
+                        num_partitions=t.partitions,
+                        replication_factor=t.replication_factor,
+                        topic_configs=t.spec.configs(),
+                    )
+                    for t in todo
+                ]
+            )
+            for topic, code, message in _topic_errors(response):
+                if code == 0:
+                    result[topic] = "created"
+                elif code == TOPIC_ALREADY_EXISTS:
+                    result[topic] = "exists"
+                else:
+                    raise TopicMisconfigured(
+                        f"the broker refused to create {topic}: error {code} {message or ''}".strip()
+                    )
+        return result
+
+
+def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
+    out = []
+    for entry in response.topic_errors:
+        topic, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else None
+        out.append((topic, code, message))
+    return out
+
+
+async def describe_topics(bootstrap: str, wanted: list[TopicLayout]) -> list[TopicState]:
+    """Compare the broker's topics with ``wanted``; one :class:`TopicState` per topic.
+
+    Raises:
+        BrokerUnavailable: the cluster cannot be reached.
+    """
+    async with admin_client(bootstrap) as admin:
+        existing = set(await admin.list_topics())
+        present = [t for t in wanted if t.name in existing]
+        partitions: dict[str, int] = {}
+        configs: dict[str, dict[str, str]] = {}
+        if present:
+            for meta in await admin.describe_topics([t.name for t in present]):
+                partitions[meta["topic"]] = len(meta["partitions"])
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in present]
+            )
+            for response in responses:
+                for resource in response.resources:
+                    name, entries = resource[3], resource[4]
+                    configs[name] = {e[0]: e[1] for e in entries}
+    states = []
+    for t in wanted:
+        if t.name not in existing:
+            states.append(TopicState(t.name, exists=False, problems=["missing"]))
+            continue
+        state = TopicState(t.name, True, partitions[t.name], configs.get(t.name, {}))
+        if state.partitions < t.partitions:
+            state.problems.append(
+                f"has {state.partitions} partitions, registry wants {t.partitions}"
+            )
+        for key, value in t.spec.configs().items():
+            actual = state.configs.get(key)
+            if actual != value:
+                state.problems.append(f"{key}={actual}, registry wants {value}")
+        states.append(state)
+    return states
+
+
+async def verify_topics(bootstrap: str, wanted: list[TopicLayout], *, service: str) -> None:
+    """Refuse to start ``service`` unless every topic in ``wanted`` matches the registry.
+
+    Raises:
+        TopicMisconfigured: listing each missing or misconfigured topic and the
+            command that fixes it.
+        BrokerUnavailable: the cluster cannot be reached.
+    """
+    bad = [s for s in await describe_topics(bootstrap, wanted) if not s.ok]
+    if bad:
+        details = "; ".join(f"{s.name}: {', '.join(s.problems)}" for s in bad)
+        raise TopicMisconfigured(
+            f"{service} cannot start: {details}. Run `darkroom topics create` "
+            f"against {bootstrap} (or fix the topics by hand) and start it again."
+        )

@@ -1,0 +1,226 @@
+"""Pipeline events, one pydantic model per event and version.
+
+The flow (see the README diagram)::
+
+    uploaded → validated → variant-requested → variant-done → cataloged
+
+A developed RAW re-enters the flow as a second ``validated`` event whose
+``derived_from`` names the RAW original's object key. Each model has a
+committed Avro schema in ``darkroom_schemas/avro/<event>.v<N>.avsc``; the
+models are the source of truth for Python code, the ``.avsc`` files for the
+wire, and a test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from darkroom_schemas.base import Event, Identifier, Record, UtcDatetime
+
+
+class ProbeInfo(Record):
+    """What the header probe found (no full decode). Pixel sizes in px."""
+
+    format: str = Field(description="Real format by magic bytes, e.g. 'jpeg', 'cr2'.")
+    mime_type: str
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+    pixels: int = Field(ge=0)
+    frames: int = Field(default=1, ge=1)
+    bit_depth: int | None = None
+    colour_space: str | None = None
+    icc_description: str | None = None
+    orientation: int = Field(default=1, ge=1, le=8, description="EXIF Orientation (0x0112).")
+
+
+class ImageMetadata(Record):
+    """EXIF fields a gallery shows, as ExifTool names them (EXIF 2.32 / CIPA DC-008).
+
+    GPS in signed decimal degrees and metres; ``exposure_time`` as a fraction
+    string (``"1/250"``) and ``exposure_seconds`` in seconds; focal lengths in mm.
+    ``warnings`` records missing or broken metadata (never a failure).
+    """
+
+    make: str | None = None
+    model: str | None = None
+    lens_model: str | None = None
+    date_time_original: str | None = Field(
+        default=None, description="ISO 8601, with offset if known."
+    )
+    offset_time_original: str | None = None
+    gps_latitude: float | None = None
+    gps_longitude: float | None = None
+    gps_altitude: float | None = None
+    iso: int | None = None
+    f_number: float | None = None
+    exposure_time: str | None = None
+    exposure_seconds: float | None = None
+    focal_length: float | None = None
+    focal_length_35mm: float | None = None
+    orientation: int | None = None
+    flash: str | None = None
+    white_balance: str | None = None
+    artist: str | None = None
+    copyright: str | None = None
+    software: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class VariantSummary(Record):
+    """One rendered variant as the catalog records it. Sizes in px and bytes."""
+
+    name: str
+    spec_hash: str
+    object_key: str
+    format: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    bytes: int = Field(ge=0)
+
+
+class UploadedV1(Event):
+    """An original was stored; validation may start. Produced by upload APIs.
+
+    ``object_key`` is where the original's bytes already are in the object store.
+    """
+
+    event_type = "uploaded"
+    schema_version: Literal[1] = 1
+    object_key: str = Field(min_length=1, max_length=1024)
+    filename: str = Field(min_length=1, max_length=1024, description="The uploader's file name.")
+    size_bytes: int = Field(ge=0)
+    content_type: str | None = None
+    profile: str | None = Field(
+        default=None, description="Variant profile; gallery default if unset."
+    )
+    source: Literal["api", "presigned", "s3-notification", "cli", "replay"] = "api"
+
+
+class ValidatedV1(Event):
+    """The verdict on one upload: accepted with probe and metadata, or rejected with a reason.
+
+    ``derived_from`` is set on the JPEG master a RAW was developed into: it names
+    the RAW original's object key, and ``object_key`` the master's.
+    """
+
+    event_type = "validated"
+    schema_version: Literal[1] = 1
+    accepted: bool
+    object_key: str = Field(min_length=1, max_length=1024)
+    filename: str
+    reason_code: str | None = None
+    reason_message: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    is_raw: bool = False
+    probe: ProbeInfo | None = None
+    metadata: ImageMetadata | None = None
+    profile: str | None = None
+    derived_from: str | None = None
+    duplicate_of: Identifier | None = Field(
+        default=None, description="image_id of an earlier upload with the same bytes."
+    )
+
+
+class VariantRequestedV1(Event):
+    """Render one variant of one source. One event per variant spec of the profile.
+
+    ``spec_json`` is the canonical JSON of the imaging engine's ``VariantSpec``;
+    ``spec_hash`` its stable hash, part of the output key.
+    """
+
+    event_type = "variant-requested"
+    schema_version: Literal[1] = 1
+    variant: str = Field(min_length=1, max_length=64)
+    spec_hash: str = Field(min_length=8, max_length=64)
+    spec_json: str
+    profile: str
+    variant_count: int = Field(ge=1, description="How many variants the job has in all.")
+    source_key: str = Field(min_length=1, max_length=1024)
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    artist: str | None = None
+    copyright: str | None = None
+
+
+class VariantDoneV1(Event):
+    """The outcome of one variant request: rendered, or failed with a reason code.
+
+    Sizes in px and bytes; ``duration_ms`` is the render time of this variant;
+    ``provenance`` holds engine and library versions, spec hash, source sha256 and
+    the decode path.
+    """
+
+    event_type = "variant-done"
+    schema_version: Literal[1] = 1
+    variant: str = Field(min_length=1, max_length=64)
+    spec_hash: str
+    status: Literal["done", "failed"]
+    object_key: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    duration_ms: float | None = None
+    thumbhash: str | None = None
+    dominant_colour: str | None = None
+    provenance: dict[str, str] = Field(default_factory=dict)
+    reason_code: str | None = None
+    reason_message: str | None = None
+
+
+class CatalogedV1(Event):
+    """A job reached a terminal state in the catalog: ``complete`` or ``failed``."""
+
+    event_type = "cataloged"
+    schema_version: Literal[1] = 1
+    status: Literal["complete", "failed"]
+    reason_code: str | None = None
+    reason_message: str | None = None
+    variants: list[VariantSummary] = Field(default_factory=list)
+    completed_at: UtcDatetime
+
+
+class DeadLetterV1(Record):
+    """The envelope of an event a stage gave up on, sent to that stage's dead-letter topic.
+
+    ``payload`` is the original message value, byte for byte, so it can be
+    requeued; the ids are copied from it when it could be decoded.
+    """
+
+    event_type: ClassVar[str] = "dead-letter"
+    avro_namespace: ClassVar[str] = "io.darkroom.events"
+
+    event_id: str
+    schema_version: Literal[1] = 1
+    occurred_at: UtcDatetime
+    job_id: str | None = None
+    gallery_id: str | None = None
+    image_id: str | None = None
+    correlation_id: str | None = None
+    stage: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None = None
+    payload: bytes
+    error_class: str
+    reason_code: str
+    error_message: str
+    attempts: int = Field(ge=1)
+    retriable: bool
+
+    @classmethod
+    def schema_name(cls) -> str:
+        """Return ``dead-letter.v1``, the key of this schema in the schema-id map."""
+        return "dead-letter.v1"
+
+
+EVENT_MODELS: tuple[type[Event], ...] = (
+    UploadedV1,
+    ValidatedV1,
+    VariantRequestedV1,
+    VariantDoneV1,
+    CatalogedV1,
+)
+"""Every pipeline event model, in flow order."""

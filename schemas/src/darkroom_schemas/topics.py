@@ -1,0 +1,129 @@
+"""The topic registry: every topic of the pipeline, in one place.
+
+The whole pipeline graph can be read here: which stage consumes and produces
+which topic, with which event schema, how many partitions, how long data is
+kept, and where each stage sends what it gives up on (its dead-letter topic).
+Every topic is keyed by ``image_id`` so all events of one image stay ordered
+on one partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from darkroom_schemas.base import Event
+from darkroom_schemas.events import (
+    CatalogedV1,
+    UploadedV1,
+    ValidatedV1,
+    VariantDoneV1,
+    VariantRequestedV1,
+)
+
+DEFAULT_PARTITIONS = 8
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic: its registry name, layout and the schemas its values may carry.
+
+    Attributes:
+        name: the name without the deployment prefix, e.g. ``uploaded``.
+        key: the event field used as the message key.
+        schemas: event models allowed as values (empty for dead-letter topics,
+            which carry ``DeadLetterV1``).
+        retention_ms: ``retention.ms``; -1 keeps data forever (needed to replay).
+        cleanup_policy: ``cleanup.policy``: ``delete`` or ``compact``.
+        partitions: partition count; ``None`` means the deployment's default.
+    """
+
+    name: str
+    key: str = "image_id"
+    schemas: tuple[type[Event], ...] = ()
+    retention_ms: int = 7 * DAY_MS
+    cleanup_policy: str = "delete"
+    partitions: int | None = None
+    producers: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()
+
+    def full_name(self, prefix: str) -> str:
+        """Return the broker-side name, ``<prefix><name>`` (e.g. ``darkroom.uploaded``)."""
+        return f"{prefix}{self.name}"
+
+    def configs(self) -> dict[str, str]:
+        """Return the topic-level configs the broker must hold for this topic."""
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A service: the topics it reads and writes and its dead-letter topic."""
+
+    name: str
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+    dead_letter: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dead_letter", f"{self.name}.dlq")
+
+
+UPLOADED = TopicSpec("uploaded", schemas=(UploadedV1,), retention_ms=30 * DAY_MS)
+VALIDATED = TopicSpec("validated", schemas=(ValidatedV1,), retention_ms=30 * DAY_MS)
+VARIANT_REQUESTED = TopicSpec("variant-requested", schemas=(VariantRequestedV1,))
+VARIANT_DONE = TopicSpec("variant-done", schemas=(VariantDoneV1,))
+CATALOGED = TopicSpec("cataloged", schemas=(CatalogedV1,), retention_ms=30 * DAY_MS)
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", consumes=("uploaded",), produces=("validated",)),
+    Stage("raw-provider", consumes=("validated",), produces=("validated",)),
+    Stage(
+        "variants",
+        consumes=("validated", "variant-requested"),
+        produces=("variant-requested", "variant-done"),
+    ),
+    Stage(
+        "catalog",
+        consumes=("uploaded", "validated", "variant-requested", "variant-done"),
+        produces=("cataloged",),
+    ),
+)
+"""Every stage and its edges: the pipeline graph in one place."""
+
+DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+
+TOPICS: dict[str, TopicSpec] = {
+    t.name: t
+    for t in (
+        UPLOADED,
+        VALIDATED,
+        VARIANT_REQUESTED,
+        VARIANT_DONE,
+        CATALOGED,
+        *(
+            TopicSpec(s.dead_letter, key="image_id", retention_ms=DEAD_LETTER_RETENTION_MS)
+            for s in STAGES
+        ),
+    )
+}
+"""Every topic by registry name, dead-letter topics included."""
+
+
+def stage(name: str) -> Stage:
+    """Return the stage called ``name``.
+
+    Raises:
+        KeyError: no such stage.
+    """
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"no stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def topics_for_stage(name: str) -> list[TopicSpec]:
+    """Return every topic stage ``name`` reads or writes, its dead-letter topic included."""
+    s = stage(name)
+    names = dict.fromkeys((*s.consumes, *s.produces, s.dead_letter))
+    return [TOPICS[n] for n in names]

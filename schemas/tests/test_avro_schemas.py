@@ -1,0 +1,76 @@
+"""Each model agrees with its committed .avsc, and versions evolve compatibly."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import avro.schema
+import fastavro
+import pytest
+
+from darkroom_schemas import EVENT_MODELS, DeadLetterV1
+from darkroom_schemas.avro_schema import avro_schema_for, committed_schema
+from darkroom_schemas.compat import backward_incompatibilities, committed_versions
+from darkroom_schemas.wire import schema_ids
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ALL_MODELS = [*EVENT_MODELS, DeadLetterV1]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.schema_name())
+def test_model_matches_committed_avsc(model):
+    assert avro_schema_for(model) == committed_schema(model.schema_name()), (
+        f"{model.__name__} and {model.schema_name()}.avsc disagree; regenerate with "
+        "`darkroom schemas export` and add a new version if the change is not additive"
+    )
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.schema_name())
+def test_committed_avsc_parses_with_both_avro_libraries(model):
+    text = json.dumps(committed_schema(model.schema_name()))
+    avro.schema.parse(text)
+    fastavro.parse_schema(json.loads(text))
+
+
+def test_every_committed_schema_has_a_stable_unique_id():
+    ids = schema_ids()
+    assert sorted(ids) == sorted(m.schema_name() for m in ALL_MODELS)
+    assert len(set(ids.values())) == len(ids)
+
+
+def test_event_models_carry_the_envelope_fields():
+    envelope = {
+        "event_id",
+        "schema_version",
+        "occurred_at",
+        "job_id",
+        "gallery_id",
+        "image_id",
+        "correlation_id",
+    }
+    for model in ALL_MODELS:
+        assert envelope <= set(model.model_fields), model.__name__
+
+
+def test_each_new_version_is_backward_compatible_with_the_previous():
+    for event, versions in committed_versions().items():
+        for previous, new in itertools.pairwise(versions):
+            problems = backward_incompatibilities(
+                committed_schema(f"{event}.v{new}"), committed_schema(f"{event}.v{previous}")
+            )
+            assert not problems, f"{event}.v{new} breaks readers of v{previous}: {problems}"
+
+
+def test_checker_accepts_an_additive_optional_field():
+    new = json.loads((FIXTURES / "uploaded.v2.compatible.avsc").read_text())
+    assert backward_incompatibilities(new, committed_schema("uploaded.v1")) == []
+
+
+def test_checker_rejects_an_incompatible_change():
+    new = json.loads((FIXTURES / "uploaded.v2.incompatible.avsc").read_text())
+    problems = backward_incompatibilities(new, committed_schema("uploaded.v1"))
+    assert problems
+    joined = " ".join(problems)
+    assert "uploader_id" in joined or "size_bytes" in joined

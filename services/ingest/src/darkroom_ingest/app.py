@@ -1,0 +1,15 @@
+"""The ingest Faust app: its consumer group is ``darkroom-ingest``."""
+
+from __future__ import annotations
+
+import faust
+
+from darkroom_common.faust_app import create_app
+from darkroom_ingest.settings import IngestSettings
+
+APP_ID = "darkroom-ingest"
+
+
+def build_app(settings: IngestSettings) -> faust.App:
+    """Return the ingest app with its agents attached."""
+    return create_app(APP_ID, settings, store="memory://")

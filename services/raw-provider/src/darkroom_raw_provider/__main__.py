@@ -1,0 +1,10 @@
+"""``python -m darkroom_raw_provider``: run the raw-provider stage's worker."""
+
+import sys
+
+from darkroom_common.service import run_service
+from darkroom_raw_provider.app import build_app
+from darkroom_raw_provider.settings import RawProviderSettings
+
+if __name__ == "__main__":
+    sys.exit(run_service("raw-provider", RawProviderSettings, build_app))
