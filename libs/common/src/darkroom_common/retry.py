@@ -57,7 +57,7 @@ async def retry_async(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),
-        wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
+        wait=wait_exponential_jitter(multiplier=base_delay_s, max=max_delay_s, jitter=base_delay_s),
         retry=retry_if_exception(is_retriable),
         before_sleep=before_sleep,
         reraise=True,
