@@ -5,7 +5,7 @@ Import events from here::
     from darkroom_schemas import UploadedV1, encode, decode
 """
 
-from darkroom_schemas.base import Event, Record, utcnow
+from darkroom_schemas.base import Event, Record, WireRecord, utcnow
 from darkroom_schemas.events import (
     EVENT_MODELS,
     CatalogedV1,
@@ -39,6 +39,7 @@ __all__ = [
     "VariantRequestedV1",
     "VariantSummary",
     "WireFormatError",
+    "WireRecord",
     "decode",
     "encode",
     "stage",

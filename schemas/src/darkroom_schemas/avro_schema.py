@@ -21,6 +21,8 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from darkroom_schemas.base import WireRecord
+
 AVSC_PACKAGE = "darkroom_schemas.avro"
 _PRIMITIVES: dict[type, Any] = {
     str: "string",
@@ -33,14 +35,14 @@ _PRIMITIVES: dict[type, Any] = {
 }
 
 
-def avro_schema_for(model: type[BaseModel]) -> dict[str, Any]:
+def avro_schema_for(model: type[WireRecord]) -> dict[str, Any]:
     """Return the Avro record schema (a JSON-ready dict) derived from ``model``.
 
     Raises:
         TypeError: a field's type has no Avro mapping here.
     """
     namespace = getattr(model, "avro_namespace", "io.darkroom.events")
-    name = model.schema_name().replace("-", "_").replace(".", "_")  # type: ignore[attr-defined]
+    name = model.schema_name().replace("-", "_").replace(".", "_")
     return _record(model, _pascal(name), namespace, set())
 
 
@@ -119,6 +121,6 @@ def committed_schema(schema_name: str) -> dict[str, Any]:
     return typing.cast(dict[str, Any], json.loads(text))
 
 
-def render_avsc(model: type[BaseModel]) -> str:
+def render_avsc(model: type[WireRecord]) -> str:
     """Return the ``.avsc`` text for ``model`` exactly as it is committed (2-space JSON)."""
     return json.dumps(avro_schema_for(model), indent=2, ensure_ascii=False) + "\n"

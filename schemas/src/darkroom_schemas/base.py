@@ -35,17 +35,29 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Event(Record):
-    """The envelope fields of every pipeline event.
+class WireRecord(Record):
+    """A top-level message value with its own committed schema.
 
-    Subclasses set ``event_type`` (the Avro record name's stem, e.g. ``uploaded``)
-    and pin ``schema_version`` with a ``Literal``. Events are keyed by
-    ``image_id`` on every topic so all events of one image stay ordered on one
-    partition.
+    Subclasses set ``event_type`` (the schema name's stem, e.g. ``uploaded``)
+    and pin ``schema_version`` with a ``Literal`` default.
     """
 
     event_type: ClassVar[str]
     avro_namespace: ClassVar[str] = "io.darkroom.events"
+
+    @classmethod
+    def schema_name(cls) -> str:
+        """Return ``<event_type>.v<version>``, the key of this schema in the schema-id map."""
+        version = cls.model_fields["schema_version"].default
+        return f"{cls.event_type}.v{version}"
+
+
+class Event(WireRecord):
+    """The envelope fields of every pipeline event.
+
+    Events are keyed by ``image_id`` on every topic so all events of one image
+    stay ordered on one partition.
+    """
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique per event.")
     schema_version: int = Field(description="Version of this event's schema.")
@@ -56,9 +68,3 @@ class Event(Record):
     correlation_id: str = Field(
         min_length=1, max_length=128, description="Ties every event of one upload together."
     )
-
-    @classmethod
-    def schema_name(cls) -> str:
-        """Return ``<event_type>.v<version>``, the key of this schema in the schema-id map."""
-        version = cls.model_fields["schema_version"].default
-        return f"{cls.event_type}.v{version}"

@@ -13,11 +13,11 @@ wire, and a test keeps the two identical.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from darkroom_schemas.base import Event, Identifier, Record, UtcDatetime
+from darkroom_schemas.base import Event, Identifier, Record, UtcDatetime, WireRecord
 
 
 class ProbeInfo(Record):
@@ -181,15 +181,14 @@ class CatalogedV1(Event):
     completed_at: UtcDatetime
 
 
-class DeadLetterV1(Record):
+class DeadLetterV1(WireRecord):
     """The envelope of an event a stage gave up on, sent to that stage's dead-letter topic.
 
     ``payload`` is the original message value, byte for byte, so it can be
     requeued; the ids are copied from it when it could be decoded.
     """
 
-    event_type: ClassVar[str] = "dead-letter"
-    avro_namespace: ClassVar[str] = "io.darkroom.events"
+    event_type = "dead-letter"
 
     event_id: str
     schema_version: Literal[1] = 1
@@ -209,11 +208,6 @@ class DeadLetterV1(Record):
     error_message: str
     attempts: int = Field(ge=1)
     retriable: bool
-
-    @classmethod
-    def schema_name(cls) -> str:
-        """Return ``dead-letter.v1``, the key of this schema in the schema-id map."""
-        return "dead-letter.v1"
 
 
 EVENT_MODELS: tuple[type[Event], ...] = (

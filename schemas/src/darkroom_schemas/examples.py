@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from darkroom_schemas.base import Record
+from darkroom_schemas.base import WireRecord
 from darkroom_schemas.events import (
     CatalogedV1,
     DeadLetterV1,
@@ -27,7 +27,7 @@ IDS: dict[str, str] = {
 SHA: str = "ab" * 32
 
 
-def example_events() -> list[Record]:
+def example_events() -> list[WireRecord]:
     """Return one fully populated instance of every wire model (both ``validated`` outcomes)."""
     return [
         UploadedV1(

@@ -20,12 +20,12 @@ from typing import Any
 import fastavro
 
 from darkroom_schemas.avro_schema import AVSC_PACKAGE, committed_schema
-from darkroom_schemas.base import Record
+from darkroom_schemas.base import WireRecord
 from darkroom_schemas.events import EVENT_MODELS, DeadLetterV1
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
-WireModel = type[Record]
+WireModel = type[WireRecord]
 
 
 class WireFormatError(ValueError):
@@ -42,7 +42,7 @@ def schema_ids() -> dict[str, int]:
 @cache
 def _models_by_name() -> dict[str, WireModel]:
     models: list[WireModel] = [*EVENT_MODELS, DeadLetterV1]
-    return {m.schema_name(): m for m in models}  # type: ignore[attr-defined]
+    return {m.schema_name(): m for m in models}
 
 
 @cache
@@ -62,20 +62,20 @@ def model_for_id(schema_id: int) -> WireModel:
     raise WireFormatError(f"unknown schema id {schema_id}; is this producer newer than us?")
 
 
-def encode(event: Record) -> bytes:
+def encode(event: WireRecord) -> bytes:
     """Serialise ``event`` to a framed Avro message value.
 
     Raises:
         KeyError: the event's model has no committed schema id.
     """
-    name = type(event).schema_name()  # type: ignore[attr-defined]
+    name = type(event).schema_name()
     buf = io.BytesIO()
     buf.write(_HEADER.pack(MAGIC_BYTE, schema_ids()[name]))
     fastavro.schemaless_writer(buf, _parsed(name), event.model_dump(mode="python"))
     return buf.getvalue()
 
 
-def decode(data: bytes) -> Record:
+def decode(data: bytes) -> WireRecord:
     """Parse a framed Avro message value back into its model.
 
     Raises:
@@ -88,7 +88,7 @@ def decode(data: bytes) -> Record:
     if magic != MAGIC_BYTE:
         raise WireFormatError(f"magic byte is {magic}, expected {MAGIC_BYTE} (Confluent framing)")
     model = model_for_id(schema_id)
-    name = model.schema_name()  # type: ignore[attr-defined]
+    name = model.schema_name()
     try:
         record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), _parsed(name), None)
         return model.model_validate(record)

@@ -13,7 +13,7 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from darkroom_schemas import Record, WireFormatError, decode, encode
+from darkroom_schemas import WireFormatError, WireRecord, decode, encode
 
 CODEC_NAME = "darkroom"
 
@@ -35,7 +35,7 @@ class DarkroomCodec(codecs.Codec):
     """Faust codec: schema models ⇄ framed Avro bytes (see :mod:`darkroom_schemas.wire`)."""
 
     def _dumps(self, obj: Any) -> bytes:
-        if isinstance(obj, Record):
+        if isinstance(obj, WireRecord):
             return encode(obj)
         if isinstance(obj, bytes | bytearray):
             return bytes(obj)
