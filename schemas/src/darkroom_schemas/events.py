@@ -88,6 +88,7 @@ class UploadedV1(Event):
 
     event_type = "uploaded"
     schema_version: Literal[1] = 1
+    attempt: int = Field(default=1, ge=1, description="The job attempt this event belongs to.")
     object_key: str = Field(min_length=1, max_length=1024)
     filename: str = Field(min_length=1, max_length=1024, description="The uploader's file name.")
     size_bytes: int = Field(ge=0)
@@ -107,6 +108,7 @@ class ValidatedV1(Event):
 
     event_type = "validated"
     schema_version: Literal[1] = 1
+    attempt: int = Field(default=1, ge=1, description="The job attempt this event belongs to.")
     accepted: bool
     object_key: str = Field(min_length=1, max_length=1024)
     filename: str
@@ -132,6 +134,7 @@ class VariantRequestedV1(Event):
 
     event_type = "variant-requested"
     schema_version: Literal[1] = 1
+    attempt: int = Field(default=1, ge=1, description="The job attempt this event belongs to.")
     variant: str = Field(min_length=1, max_length=64)
     spec_hash: str = Field(min_length=8, max_length=64)
     spec_json: str
@@ -153,6 +156,7 @@ class VariantDoneV1(Event):
 
     event_type = "variant-done"
     schema_version: Literal[1] = 1
+    attempt: int = Field(default=1, ge=1, description="The job attempt this event belongs to.")
     variant: str = Field(min_length=1, max_length=64)
     spec_hash: str
     status: Literal["done", "failed"]
@@ -170,14 +174,25 @@ class VariantDoneV1(Event):
 
 
 class CatalogedV1(Event):
-    """A job reached a terminal state in the catalog: ``complete`` or ``failed``."""
+    """A job reached a terminal state in the catalog: ``complete`` or ``failed``.
+
+    A complete job carries what the gallery shows for the image: its variants,
+    metadata and placeholders (ThumbHash and dominant colour of the thumbnail).
+    """
 
     event_type = "cataloged"
     schema_version: Literal[1] = 1
     status: Literal["complete", "failed"]
     reason_code: str | None = None
     reason_message: str | None = None
+    filename: str | None = None
+    source_key: str | None = None
+    attempts: int = Field(default=1, ge=1)
     variants: list[VariantSummary] = Field(default_factory=list)
+    metadata: ImageMetadata | None = None
+    thumbhash: str | None = None
+    dominant_colour: str | None = None
+    duplicate_of: Identifier | None = None
     completed_at: UtcDatetime
 
 

@@ -36,8 +36,17 @@ class Metrics:
 
     Args:
         registry: where to register; a fresh :class:`CollectorRegistry` for tests,
-            the default global one in services.
+            the default global one in services (use :meth:`default`).
     """
+
+    _default: Metrics | None = None
+
+    @classmethod
+    def default(cls) -> Metrics:
+        """Return the process-wide instance on the global registry (created once)."""
+        if cls._default is None:
+            cls._default = cls()
+        return cls._default
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         from prometheus_client import REGISTRY
