@@ -46,3 +46,9 @@ def test_garbage_decodes_to_an_undecodable_value():
 def test_non_event_objects_are_refused():
     with pytest.raises(TypeError, match="not a Darkroom event"):
         codecs.dumps(CODEC_NAME, {"a": 1})
+
+
+def test_undecodable_value_survives_a_repartition_byte_for_byte():
+    first = codecs.loads(CODEC_NAME, b"\x00\x00\x00\x00\x63junk")
+    again = codecs.loads(CODEC_NAME, codecs.dumps(CODEC_NAME, first))
+    assert again == first

@@ -37,6 +37,8 @@ class DarkroomCodec(codecs.Codec):
     def _dumps(self, obj: Any) -> bytes:
         if isinstance(obj, WireRecord):
             return encode(obj)
+        if isinstance(obj, UndecodableEvent):  # re-sent by a repartition (group_by): keep as-is
+            return obj.payload
         if isinstance(obj, bytes | bytearray):
             return bytes(obj)
         raise TypeError(f"{type(obj).__name__} is not a Darkroom event; cannot encode it")

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from darkroom_common.settings import DarkroomSettings
 
 
 class RawProviderSettings(DarkroomSettings):
-    """Settings of the raw-provider stage; every field of :class:`DarkroomSettings` applies."""
+    """RAW development policy and bounds."""
 
     service = "raw-provider"
     model_config = SettingsConfigDict(env_prefix="DARKROOM_RAW_PROVIDER_")
+
+    web_port: int = Field(default=6067, ge=0, le=65535)
+    policy: Literal["embedded-preview", "develop"] = Field(
+        default="embedded-preview",
+        description="Use the camera's embedded JPEG when it covers min_long_edge, else demosaic.",
+    )
+    min_long_edge: int = Field(
+        default=1920, ge=1, description="Long edge (px) the largest variant needs from the master."
+    )
+    max_seconds: float = Field(
+        default=120.0, gt=0, description="Wall-time bound of one development."
+    )
+    max_memory_bytes: int = Field(default=3 * 1024**3, ge=256 * 1024**2)
+    master_quality: int = Field(default=92, ge=1, le=100)
+    work_dir: str | None = None

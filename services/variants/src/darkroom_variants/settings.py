@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from darkroom_common.settings import DarkroomSettings
 
 
 class VariantsSettings(DarkroomSettings):
-    """Settings of the variants stage; every field of :class:`DarkroomSettings` applies."""
+    """Planner and render-worker settings."""
 
     service = "variants"
     model_config = SettingsConfigDict(env_prefix="DARKROOM_VARIANTS_")
+
+    web_port: int = Field(default=6068, ge=0, le=65535)
+    default_profile: str = Field(
+        default="default", description="Profile when an upload names none."
+    )
+    profiles_dir: Path | None = Field(
+        default=None, description="Folder of extra <name>.json profiles, besides the built-in ones."
+    )
+    batch_max: int = Field(
+        default=32, ge=1, le=1024, description="Most variant requests a worker takes at once."
+    )
+    batch_window_s: float = Field(
+        default=0.25, gt=0, le=10, description="How long a worker waits to fill a batch, seconds."
+    )
+    render_threads: int = Field(
+        default=1, ge=1, le=64, description="Sources rendered at once (libvips threads each)."
+    )
+    background: str = Field(default="#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
+    max_pixels: int = Field(default=200_000_000, ge=1)
+    work_dir: str | None = None

@@ -1,0 +1,73 @@
+"""Where the pipeline keeps its objects, and moving them between the store and local files.
+
+Every key is derived from ids (and, for variants, the spec hash), never from
+time or randomness, so a redelivered event writes the same object again
+instead of a second one::
+
+    originals/<gallery_id>/<image_id>/<sanitised filename>
+    masters/<gallery_id>/<image_id>/master.jpg        (developed RAW)
+    variants/<gallery_id>/<image_id>/<variant>-<spec_hash>.<ext>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+from darkroom_common.storage import ObjectStore, join_key
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str, *, max_length: int = 120) -> str:
+    """Return ``name``'s last path component, reduced to ``[A-Za-z0-9._-]``, never empty.
+
+    Unicode is NFKD-folded to ASCII first, so ``Été.JPG`` becomes ``Ete.JPG``; the
+    extension is kept when the name is cut to ``max_length`` characters.
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_name).strip("._-") or "upload"
+    if len(cleaned) > max_length:
+        stem, dot, ext = cleaned.rpartition(".")
+        ext = ext[:16] if dot else ""
+        cleaned = (stem if dot else cleaned)[: max_length - len(ext) - 1].rstrip("._-")
+        cleaned = f"{cleaned}.{ext}" if ext else cleaned
+    return cleaned
+
+
+def original_key(gallery_id: str, image_id: str, filename: str) -> str:
+    """Key of an uploaded original."""
+    return join_key("originals", gallery_id, image_id, safe_filename(filename))
+
+
+def master_key(gallery_id: str, image_id: str) -> str:
+    """Key of the JPEG master a RAW original was developed into."""
+    return join_key("masters", gallery_id, image_id, "master.jpg")
+
+
+def variant_key(gallery_id: str, image_id: str, variant: str, spec_hash: str, ext: str) -> str:
+    """Key of one rendered variant; a changed spec gets a new key, an unchanged one the same."""
+    return join_key("variants", gallery_id, image_id, f"{variant}-{spec_hash}.{ext}")
+
+
+async def download(store: ObjectStore, key: str, path: Path) -> tuple[str, int]:
+    """Stream object ``key`` into the local file ``path`` (created or replaced).
+
+    Returns:
+        ``(sha256 hex, size in bytes)`` of what was written.
+
+    Raises:
+        ObjectNotFound: no such object.
+        StorageUnavailable: the store failed; retrying may help.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("wb") as f:
+        async for chunk in store.get(key):
+            digest.update(chunk)
+            size += len(chunk)
+            f.write(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,86 @@
+"""Faust wiring of the variants stage: the planner and the render workers.
+
+Both agents run in every variants process, in one consumer group
+(``darkroom-variants``): adding a process takes over a share of the partitions
+with no configuration change. The render agent takes the requests waiting in
+its partitions together (``take_events``) and groups them by source, so one
+decode serves all variants of an image while each request is still retried and
+reported on its own; offsets are committed only after the batch is handled.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from darkroom_common.stage import Emit, SourceRef, StageRunner
+from darkroom_common.storage import ObjectStore, open_store
+from darkroom_schemas import ValidatedV1, VariantDoneV1, VariantRequestedV1
+from darkroom_variants.planner import plan, plannable
+from darkroom_variants.settings import VariantsSettings
+from darkroom_variants.worker import Renderer, group_by_source
+
+
+def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None = None) -> None:
+    """Attach the planner and render agents to ``app``."""
+    runner = StageRunner(app, settings, "variants")
+    executor = ThreadPoolExecutor(settings.render_threads, thread_name_prefix="render")
+
+    @app.agent(app.topic(settings.topic("validated")), name="planner")
+    async def planner(stream: StreamT[Any]) -> None:
+        async def handle(event: Any) -> list[Emit]:
+            if not isinstance(event, ValidatedV1) or not plannable(event):
+                return []
+            planned = plan(
+                event, default_profile=settings.default_profile, profiles_dir=settings.profiles_dir
+            )
+            if isinstance(planned, VariantDoneV1):
+                return [Emit("variant-done", planned)]
+            return [Emit("variant-requested", r) for r in planned]
+
+        async for event in stream.events():
+            await runner.process(event, handle)
+
+    @app.agent(app.topic(settings.topic("variant-requested")), name="render")
+    async def render_agent(stream: StreamT[Any]) -> None:
+        objects = store or open_store(settings.storage)
+        renderer = Renderer(objects, settings, executor)
+        try:
+            batches = stream.take_events(  # type: ignore[attr-defined]
+                settings.batch_max, within=settings.batch_window_s
+            )
+            async for events in batches:
+                await handle_batch(runner, renderer, events)
+        finally:
+            if store is None:
+                await objects.close()
+
+
+async def handle_batch(runner: StageRunner, renderer: Renderer, events: list[Any]) -> None:
+    """Render a batch of request events: one decode per source, one outcome per request."""
+    requests = [e.value for e in events if isinstance(e.value, VariantRequestedV1)]
+    batches = {id(r): b for b in group_by_source(requests) for r in b.requests}
+    rendered: set[int] = set()
+
+    for event in events:
+        value = event.value
+        m = event.message
+        source = SourceRef(m.topic, m.partition, m.offset, m.key, m.value or b"")
+
+        async def handle(request: Any) -> list[Emit]:
+            if not isinstance(request, VariantRequestedV1):
+                raise TypeError(f"expected VariantRequestedV1, got {type(request).__name__}")
+            batch = batches[id(request)]
+            key = (request.variant, request.spec_hash)
+            if id(batch) not in rendered:
+                rendered.add(id(batch))
+                await renderer.render_batch(batch)
+            outcome = batch.outcomes.get(key)
+            if outcome is None:  # the shared render failed (e.g. the store): this variant alone
+                outcome = batch.outcomes[key] = await renderer.render_one(request)
+            return [Emit("variant-done", await renderer.publish(request, outcome))]
+
+        await runner.process_value(value, source, handle)
