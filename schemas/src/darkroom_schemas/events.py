@@ -60,7 +60,9 @@ class ImageMetadata(Record):
     focal_length: float | None = None
     focal_length_35mm: float | None = None
     orientation: int | None = None
-    flash: int | None = Field(default=None, description="EXIF Flash (0x9209) bit field; bit 0 = fired.")
+    flash: int | None = Field(
+        default=None, description="EXIF Flash (0x9209) bit field; bit 0 = fired."
+    )
     white_balance: str | None = None
     artist: str | None = None
     copyright: str | None = None

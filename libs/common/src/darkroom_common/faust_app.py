@@ -76,6 +76,7 @@ def create_app(
             ", ".join(ignored),
         )
     register_codec()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": broker_urls(settings.kafka_bootstrap_servers),
         "store": store,

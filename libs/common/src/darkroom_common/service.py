@@ -36,7 +36,7 @@ def missing_handlers(app: faust.App, stage_name: str, settings: DarkroomSettings
     """Return the topics ``stage_name`` consumes that no agent of ``app`` subscribes to."""
     subscribed: set[str] = set()
     for agent in app.agents.values():
-        subscribed.update(agent.channel.get_topic_names())
+        subscribed.update(getattr(agent.channel, "topics", ()))
     return [
         settings.topic(t) for t in stage(stage_name).consumes if settings.topic(t) not in subscribed
     ]

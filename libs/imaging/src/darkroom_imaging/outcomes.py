@@ -33,6 +33,8 @@ class Reason(StrEnum):
     RENDER_FAILED = "render_failed"
     ENCODE_FAILED = "encode_failed"
     INVALID_SPEC = "invalid_spec"
+    # pipeline
+    SOURCE_MISSING = "source_missing"
 
 
 @dataclass(frozen=True, slots=True)

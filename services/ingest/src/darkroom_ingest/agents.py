@@ -56,14 +56,18 @@ def gallery_of(value: Any) -> str:
 def attach(app: faust.App, settings: IngestSettings, store: ObjectStore | None = None) -> None:
     """Attach the ingest agent and its tables to ``app``."""
     runner = StageRunner(app, settings, "ingest")
-    content = app.Table(
-        "ingest-content", default=None, key_serializer="json", value_serializer="json"
-    )
-    counts = app.Table(
-        "ingest-gallery-counts", default=int, key_serializer="json", value_serializer="json"
-    )
+    content = app.Table("ingest-content", default=None)  # JSON keys and values (Faust default)
+    counts = app.Table("ingest-gallery-counts", default=int)
     index = TableGalleryIndex(content, counts)
     uploaded = app.topic(settings.topic("uploaded"))
+    # Declared up front (internal topics are created when the app starts), so the
+    # repartition does not trigger a rebalance when the first upload arrives.
+    by_gallery = app.topic(
+        f"{app.conf.id}-uploaded-by-gallery",
+        internal=True,
+        partitions=settings.topic_partitions,
+        retention=7 * 24 * 3600,
+    )
 
     @app.agent(uploaded, name="ingest")
     async def ingest(stream: StreamT[Any]) -> None:
@@ -76,7 +80,9 @@ def attach(app: faust.App, settings: IngestSettings, store: ObjectStore | None =
             return [Emit("validated", verdict)]
 
         try:
-            async for event in stream.group_by(gallery_of, name="by-gallery").events():
+            async for event in stream.group_by(
+                gallery_of, name="by-gallery", topic=by_gallery
+            ).events():
                 await runner.process(event, handle)
         finally:
             if store is None:

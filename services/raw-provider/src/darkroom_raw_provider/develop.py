@@ -81,8 +81,10 @@ async def develop_raw(
         key,
         result.jpeg,
         content_type="image/jpeg",
-        metadata={
-            k: str(v) for k, v in result.provenance.items() if isinstance(v, str | int | float)
+        metadata={  # object metadata keys allow [a-z0-9-] only
+            k.replace("_", "-"): str(v)
+            for k, v in result.provenance.items()
+            if isinstance(v, str | int | float)
         },
     )
     return ValidatedV1(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -211,12 +211,15 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
+    def get(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES
+    ) -> AsyncGenerator[bytes, None]:
         """Stream the object's bytes: ``async for chunk in store.get(key)``.
 
         Chunks are at most ``chunk_size`` bytes. The lookup happens on the first
-        iteration, so ``ObjectNotFound`` is raised there. Breaking out of the
-        loop releases the file or connection.
+        iteration, so ``ObjectNotFound`` is raised there. A generator left
+        early releases its file or connection when it is closed; wrap it in
+        ``contextlib.aclosing`` for prompt release rather than at garbage collection.
 
         Raises:
             InvalidKey, ObjectNotFound, StorageUnavailable, StorageAccessDenied.
@@ -260,7 +263,7 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[ObjectInfo]:
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncGenerator[ObjectInfo, None]:
         """Yield every object whose key starts with ``prefix``, in UTF-8 byte order of keys.
 
         ``prefix`` is ``""`` or a key with an optional trailing ``/``; its last

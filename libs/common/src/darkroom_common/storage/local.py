@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +47,7 @@ from darkroom_common.storage.base import (
     validate_content_type,
     validate_metadata,
 )
-from darkroom_common.storage.errors import UnsupportedOperation
+from darkroom_common.storage.errors import StorageAccessDenied, UnsupportedOperation
 from darkroom_common.storage.keys import validate_key, validate_prefix
 
 _TMP_MARK = "\\"
@@ -125,6 +125,9 @@ class FilesystemStore(ObjectStore):
 
     def _open_temp(self, key: str) -> tuple[Path, Path, BinaryIO]:
         target = self._data_path(key)
+        # The root's own folders failing to appear is a broken store, not a bad key.
+        self._objects.mkdir(parents=True, exist_ok=True)
+        self._meta.mkdir(parents=True, exist_ok=True)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
@@ -311,7 +314,9 @@ class FilesystemStore(ObjectStore):
             raise ObjectNotFound(f"no object under key {key!r}") from exc
         return f
 
-    async def get(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
+    async def get(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES
+    ) -> AsyncGenerator[bytes, None]:
         """See :meth:`ObjectStore.get`; each chunk is read in a worker thread."""
         validate_key(key)
         with self._os_errors(key):
@@ -358,6 +363,8 @@ class FilesystemStore(ObjectStore):
 
     def _scan(self, rel: str, prefix: str) -> list[_Entry]:
         folder = self._objects.resolve() / rel if rel else self._objects.resolve()
+        if folder.resolve() != folder:
+            return []  # reached through a symlink: not part of the store
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
@@ -390,7 +397,9 @@ class FilesystemStore(ObjectStore):
                 async for info in self._walk(f"{rel}/{entry.name}" if rel else entry.name, prefix):
                     yield info
 
-    async def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[ObjectInfo]:
+    async def list(
+        self, prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncGenerator[ObjectInfo, None]:
         """See :meth:`ObjectStore.list`; reads one folder per worker-thread call.
 
         ``page_size`` is checked but has no effect here.
@@ -422,12 +431,17 @@ class FilesystemStore(ObjectStore):
 
     @staticmethod
     @contextlib.contextmanager
-    def _os_errors(key: str) -> Any:
+    def _os_errors(key: str) -> Iterator[None]:
+        """Map ``OSError`` to the store's errors: the disk is this backend's server."""
         try:
             yield
         except OSError as exc:
-            if exc.errno in (errno.ENAMETOOLONG,):
+            if exc.errno == errno.ENAMETOOLONG:
                 raise InvalidKey(
                     f"object key {key!r} has a segment too long for the filesystem"
+                ) from exc
+            if isinstance(exc, PermissionError):
+                raise StorageAccessDenied(
+                    f"filesystem store may not access {key!r}: {exc}"
                 ) from exc
             raise StorageUnavailable(f"filesystem store failed on {key!r}: {exc}") from exc

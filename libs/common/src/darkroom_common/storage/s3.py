@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -308,7 +308,9 @@ class S3Store(ObjectStore):
             metadata=dict(resp.get("Metadata", {})),
         )
 
-    async def get(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
+    async def get(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_BYTES
+    ) -> AsyncGenerator[bytes, None]:
         """See :meth:`ObjectStore.get` (one ``GetObject`` request, body streamed)."""
         validate_key(key)
         client = await self.client()
@@ -325,7 +327,9 @@ class S3Store(ObjectStore):
         finally:
             body.close()
 
-    async def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[ObjectInfo]:
+    async def list(
+        self, prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncGenerator[ObjectInfo, None]:
         """See :meth:`ObjectStore.list` (``ListObjectsV2``, ``page_size`` keys per request)."""
         validate_prefix(prefix)
         _check_page_size(page_size)

@@ -1,0 +1,1 @@
+pytest_plugins = ["darkroom_cli.testing.kafka", "darkroom_cli.testing.s3"]
