@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ from darkroom_schemas import VariantDoneV1, VariantRequestedV1
 from darkroom_variants.settings import VariantsSettings
 
 Outcome = RenderedVariant | Failure
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+"""Which render worker made a variant (host:pid), recorded in its provenance."""
 
 
 def parse_spec(request: VariantRequestedV1) -> VariantSpec | Failure:
@@ -188,7 +192,7 @@ class Renderer:
             duration_ms=round(outcome.seconds * 1000, 3),
             thumbhash=outcome.thumbhash,
             dominant_colour=outcome.dominant_colour,
-            provenance=flatten(outcome.provenance),
+            provenance={**flatten(outcome.provenance), "worker": WORKER_ID},
         )
 
 

@@ -107,6 +107,14 @@ class FilesystemStore(ObjectStore):
     def __repr__(self) -> str:
         return f"FilesystemStore(root={str(self.root)!r})"
 
+    def local_path(self, key: str) -> Path:
+        """Return the file holding object ``key`` (it may not exist), for local viewers.
+
+        Raises:
+            InvalidKey: the key is malformed or resolves outside the store root.
+        """
+        return self._data_path(key)
+
     def _data_path(self, key: str) -> Path:
         """Map a key to its data path; runs in a worker thread (it resolves symlinks)."""
         validate_key(key)
