@@ -17,12 +17,13 @@ import pytest
 import pyvips
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobTracker
 from darkroom_imaging.probe import icc_description
 from darkroom_imaging.profiles import load_profile
 from darkroom_schemas import DeadLetterV1, decode
 
-from .conftest import CORPUS, Pipeline, start_pipeline
+from .conftest import CORPUS, run_files, start_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
@@ -79,13 +80,13 @@ def two_workers(kafka_bootstrap, tmp_path_factory):
     try:
         yield p
     finally:
-        p.services.stop()
+        p.stop()
 
 
 @pytest.fixture(scope="module")
-def corpus_run(two_workers: Pipeline):
+def corpus_run(two_workers: LocalPipeline):
     paths = [CORPUS / rel for rel in [*COMPLETE, *FAILED]]
-    return asyncio.run(two_workers.run(paths, timeout_s=420))
+    return run_files(two_workers, paths, gallery="corpus", timeout_s=420)
 
 
 def test_every_bad_and_metadata_only_file_has_its_reason_code(corpus_run, two_workers):
@@ -127,7 +128,7 @@ def test_good_files_complete_with_every_variant_of_the_profile(corpus_run):
         assert cataloged.dominant_colour, rel
 
 
-def _pixels(pipeline: Pipeline, key: str) -> np.ndarray:
+def _pixels(pipeline: LocalPipeline, key: str) -> np.ndarray:
     img = pyvips.Image.new_from_file(str(pipeline.path(key)))
     return np.ndarray(
         buffer=img.write_to_memory(), dtype=np.uint8, shape=(img.height, img.width, img.bands)
@@ -249,7 +250,9 @@ def test_the_same_bytes_twice_in_one_gallery_are_not_processed_twice(corpus_run,
         tracker = JobTracker(two_workers.bootstrap, topic_prefix=two_workers.prefix)
         await tracker.start()
         try:
-            [upload] = await two_workers.upload([CORPUS / "orientation/Landscape_3.jpg"])
+            [upload] = await two_workers.upload(
+                [CORPUS / "orientation/Landscape_3.jpg"], gallery="corpus"
+            )
             return await tracker.wait([upload.job_id], timeout_s=120, should_abort=two_workers.died)
         finally:
             await tracker.stop()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from darkroom_common.storage import FilesystemStore, ObjectStore, StorageSettings
+from darkroom_common.storage import ObjectStore, StorageSettings
 
 
 async def _image_url(

@@ -3,7 +3,7 @@
 The whole pipeline graph can be read here: which stage consumes and produces
 which topic, with which event schema, how many partitions, how long data is
 kept, and where each stage sends what it gives up on (its dead-letter topic).
-Every topic is keyed by ``image_id`` so all events of one image stay ordered
+Every pipeline topic is keyed by ``image_id`` so all events of one image stay ordered
 on one partition.
 """
 
@@ -58,11 +58,16 @@ class TopicSpec:
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """A service: the topics it reads and writes and its dead-letter topic."""
+    """A service: the topics it reads and writes, its own internal topics, its dead-letter topic.
+
+    ``internal`` topics are read and written by the stage alone (a repartition
+    by another key); they are created with the others, before any worker starts.
+    """
 
     name: str
     consumes: tuple[str, ...]
     produces: tuple[str, ...]
+    internal: tuple[str, ...] = ()
     dead_letter: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,9 +79,21 @@ VALIDATED = TopicSpec("validated", schemas=(ValidatedV1,), retention_ms=30 * DAY
 VARIANT_REQUESTED = TopicSpec("variant-requested", schemas=(VariantRequestedV1,))
 VARIANT_DONE = TopicSpec("variant-done", schemas=(VariantDoneV1,))
 CATALOGED = TopicSpec("cataloged", schemas=(CatalogedV1,), retention_ms=30 * DAY_MS)
+UPLOADED_BY_GALLERY = TopicSpec(
+    "ingest.uploaded-by-gallery",
+    key="gallery_id",
+    schemas=(UploadedV1,),
+    retention_ms=7 * DAY_MS,
+)
+"""Uploads repartitioned by gallery, so one ingest worker owns each gallery's limits."""
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", consumes=("uploaded",), produces=("validated",)),
+    Stage(
+        "ingest",
+        consumes=("uploaded",),
+        produces=("validated",),
+        internal=("ingest.uploaded-by-gallery",),
+    ),
     Stage("raw-provider", consumes=("validated",), produces=("validated",)),
     Stage(
         "variants",
@@ -101,6 +118,7 @@ TOPICS: dict[str, TopicSpec] = {
         VARIANT_REQUESTED,
         VARIANT_DONE,
         CATALOGED,
+        UPLOADED_BY_GALLERY,
         *(
             TopicSpec(s.dead_letter, key="image_id", retention_ms=DEAD_LETTER_RETENTION_MS)
             for s in STAGES
@@ -125,5 +143,5 @@ def stage(name: str) -> Stage:
 def topics_for_stage(name: str) -> list[TopicSpec]:
     """Return every topic stage ``name`` reads or writes, its dead-letter topic included."""
     s = stage(name)
-    names = dict.fromkeys((*s.consumes, *s.produces, s.dead_letter))
+    names = dict.fromkeys((*s.consumes, *s.produces, *s.internal, s.dead_letter))
     return [TOPICS[n] for n in names]

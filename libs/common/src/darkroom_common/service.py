@@ -20,8 +20,8 @@ import faust
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicMisconfigured
 from darkroom_common.logging import configure_logging
 from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import layouts, verify_topics
-from darkroom_schemas.topics import stage, topics_for_stage
+from darkroom_common.topics import TopicLayout, create_topics, layouts, verify_topics
+from darkroom_schemas.topics import TopicSpec, stage, topics_for_stage
 
 EXIT_CONFIG = 2
 EXIT_TOPICS = 3
@@ -42,6 +42,32 @@ def missing_handlers(app: faust.App, stage_name: str, settings: DarkroomSettings
     ]
 
 
+async def create_changelog_topics(app: faust.App, settings: DarkroomSettings) -> dict[str, str]:
+    """Create the changelog topic of every table of ``app`` before the worker starts.
+
+    Faust declares them itself once running, but a worker whose first events
+    arrive before its consumer has metadata for a brand-new changelog topic
+    fails them with ``PartitionsMismatch``; created here, they exist from the
+    first subscription on. Compacted, one partition per source partition.
+
+    Returns:
+        ``{topic: "created" | "exists"}``.
+    """
+    wanted = []
+    for table in app.tables.values():
+        partitions = table.partitions or settings.topic_partitions
+        spec = TopicSpec(
+            table.changelog_topic.get_topic_name(),
+            key="table key",
+            cleanup_policy="compact",
+            retention_ms=-1,
+        )
+        wanted.append(TopicLayout(spec, spec.name, partitions, settings.topic_replication_factor))
+    if not wanted:
+        return {}
+    return await create_topics(settings.kafka_bootstrap_servers, wanted)
+
+
 def preflight(stage_name: str, settings: DarkroomSettings, app: faust.App) -> None:
     """Check topics and handlers for ``stage_name``.
 
@@ -57,6 +83,7 @@ def preflight(stage_name: str, settings: DarkroomSettings, app: faust.App) -> No
         topics_for_stage(stage_name),
     )
     asyncio.run(verify_topics(settings.kafka_bootstrap_servers, wanted, service=stage_name))
+    asyncio.run(create_changelog_topics(app, settings))
     if missing := missing_handlers(app, stage_name, settings):
         raise ConfigurationError(
             f"{stage_name} cannot start: no agent handles {', '.join(missing)}",

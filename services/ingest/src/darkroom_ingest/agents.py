@@ -60,14 +60,8 @@ def attach(app: faust.App, settings: IngestSettings, store: ObjectStore | None =
     counts = app.Table("ingest-gallery-counts", default=int)
     index = TableGalleryIndex(content, counts)
     uploaded = app.topic(settings.topic("uploaded"))
-    # Declared up front (internal topics are created when the app starts), so the
-    # repartition does not trigger a rebalance when the first upload arrives.
-    by_gallery = app.topic(
-        f"{app.conf.id}-uploaded-by-gallery",
-        internal=True,
-        partitions=settings.topic_partitions,
-        retention=7 * 24 * 3600,
-    )
+    # A registry topic, created with the others before the worker starts.
+    by_gallery = app.topic(settings.topic("ingest.uploaded-by-gallery"))
 
     @app.agent(uploaded, name="ingest")
     async def ingest(stream: StreamT[Any]) -> None:

@@ -1,0 +1,123 @@
+"""One local pipeline: topics created, four services started, uploads and their outcomes.
+
+Shared by ``darkroom run``, the end-to-end tests and the pipeline benchmark, so
+all three start the services the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from darkroom_cli.local.services import SERVICES, ServiceGroup
+from darkroom_cli.tracker import JobEnd, JobTracker
+from darkroom_common.storage import FilesystemStore
+from darkroom_common.topics import create_topics, layouts
+from darkroom_common.uploads import UploadPublisher, upload_file
+from darkroom_schemas import UploadedV1
+
+
+@dataclass
+class LocalPipeline:
+    """The services of one deployment (topic prefix) on a local filesystem store.
+
+    Args:
+        bootstrap: the Kafka cluster.
+        prefix: topic prefix, e.g. ``darkroom.``; also names the consumer groups.
+        root: data folder: ``objects/`` (the store), ``state/`` (Faust) and ``logs/``.
+        partitions: partitions of every topic.
+        env: further settings for every service (``DARKROOM_…``).
+    """
+
+    bootstrap: str
+    prefix: str
+    root: Path
+    partitions: int = 8
+    env: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.root = self.root.absolute()
+        self.services = ServiceGroup(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "DARKROOM_TOPIC_PREFIX": self.prefix,
+                "DARKROOM_TOPIC_PARTITIONS": str(self.partitions),
+                "DARKROOM_DATA_DIR": str(self.root / "state"),
+                "DARKROOM_STORAGE__BACKEND": "local",
+                "DARKROOM_STORAGE__ROOT": str(self.root / "objects"),
+                **(self.env or {}),
+            },
+            self.root / "logs",
+        )
+        self.store = FilesystemStore(self.root / "objects")
+
+    async def create_topics(self) -> dict[str, str]:
+        """Create the registry's topics for this prefix (idempotent)."""
+        return await create_topics(self.bootstrap, layouts(self.prefix, self.partitions))
+
+    def start(self, names: Iterable[str] = SERVICES) -> None:
+        """Start one process per service in ``names``."""
+        for name in names:
+            self.services.start(name)
+
+    def stop(self) -> None:
+        """Stop every service process."""
+        self.services.stop()
+
+    def path(self, key: str) -> Path:
+        """Return the local file of object ``key``."""
+        return self.store.local_path(key)
+
+    def died(self) -> str | None:
+        """Return why a service process exited, or ``None`` while all run."""
+        dead = self.services.exited()
+        if dead:
+            return f"{dead[0].name} exited ({dead[0].process.returncode}):\n{dead[0].tail()}"
+        return None
+
+    async def upload(
+        self, paths: Iterable[Path], *, gallery: str, profile: str | None = None
+    ) -> list[UploadedV1]:
+        """Store each file and produce its ``uploaded`` event, in order."""
+        async with UploadPublisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
+            return [
+                await upload_file(self.store, publisher, p, gallery_id=gallery, profile=profile)
+                for p in paths
+            ]
+
+    async def run(
+        self,
+        paths: Iterable[Path],
+        *,
+        gallery: str,
+        timeout_s: float,
+        profile: str | None = None,
+    ) -> list[tuple[UploadedV1, JobEnd | None]]:
+        """Upload ``paths`` and wait for each job's end (``None`` where none came in time)."""
+        tracker = JobTracker(self.bootstrap, topic_prefix=self.prefix)
+        await tracker.start()
+        try:
+            uploads = await self.upload(paths, gallery=gallery, profile=profile)
+            ends = await tracker.wait(
+                [u.job_id for u in uploads], timeout_s=timeout_s, should_abort=self.died
+            )
+        finally:
+            await tracker.stop()
+        return [(u, ends.get(u.job_id)) for u in uploads]
+
+
+def start_local_pipeline(
+    bootstrap: str,
+    prefix: str,
+    root: Path,
+    *,
+    partitions: int = 8,
+    env: Mapping[str, str] | None = None,
+) -> LocalPipeline:
+    """Create the topics and start one process of each service."""
+    pipeline = LocalPipeline(bootstrap, prefix, root, partitions, env)
+    asyncio.run(pipeline.create_topics())
+    pipeline.start()
+    return pipeline
