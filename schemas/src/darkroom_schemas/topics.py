@@ -86,6 +86,13 @@ UPLOADED_BY_GALLERY = TopicSpec(
     retention_ms=7 * DAY_MS,
 )
 """Uploads repartitioned by gallery, so one ingest worker owns each gallery's limits."""
+CATALOGED_BY_GALLERY = TopicSpec(
+    "catalog.cataloged-by-gallery",
+    key="gallery_id",
+    schemas=(CatalogedV1,),
+    retention_ms=7 * DAY_MS,
+)
+"""Terminal jobs repartitioned by gallery, so one catalog worker owns each gallery's row."""
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -102,8 +109,9 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "catalog",
-        consumes=("uploaded", "validated", "variant-requested", "variant-done"),
+        consumes=("uploaded", "validated", "variant-requested", "variant-done", "cataloged"),
         produces=("cataloged",),
+        internal=("catalog.cataloged-by-gallery",),
     ),
 )
 """Every stage and its edges: the pipeline graph in one place."""
@@ -119,6 +127,7 @@ TOPICS: dict[str, TopicSpec] = {
         VARIANT_DONE,
         CATALOGED,
         UPLOADED_BY_GALLERY,
+        CATALOGED_BY_GALLERY,
         *(
             TopicSpec(s.dead_letter, key="image_id", retention_ms=DEAD_LETTER_RETENTION_MS)
             for s in STAGES
