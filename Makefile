@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml
 
-.PHONY: help run test lint typecheck check bootstrap jars exiftool kafka-up kafka-down kafka-status topics bench clean
+.PHONY: help run test lint typecheck check bootstrap jars exiftool kafka-up kafka-down kafka-status topics bench bench-pipeline clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -69,3 +69,6 @@ bench: bootstrap ## imaging benchmark against Pillow and sharp (prints figures)
 clean: ## stop the broker and remove local state (not the caches in .tools)
 	-$(DARKROOM) kafka stop
 	rm -rf .darkroom
+
+bench-pipeline: bootstrap ## pipeline latency and throughput through Kafka (prints figures)
+	$(VENV)/bin/python bench/pipeline_bench.py

@@ -7,14 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from darkroom_common.storage import ObjectStore, StorageSettings
+from darkroom_common.storage import FilesystemStore, ObjectStore, StorageSettings
 
 
 async def _image_url(
     key: str, store: ObjectStore, storage: StorageSettings, sheet_dir: Path
 ) -> str:
-    if storage.backend == "local":
-        return Path(os.path.relpath(Path(storage.root).absolute() / key, sheet_dir)).as_posix()
+    if isinstance(store, FilesystemStore):
+        return Path(os.path.relpath(store.local_path(key), sheet_dir)).as_posix()
     if storage.public_base_url:
         return f"{storage.public_base_url.rstrip('/')}/{key}"
     return await store.presign_get(key, expires_s=7 * 24 * 3600)
