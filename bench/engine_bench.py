@@ -1,6 +1,6 @@
 """Engine benchmark (``make bench``; not a test): Darkroom vs Pillow vs sharp.
 
-What it measures, on ``/work/shared/corpus/large/*.jpg`` except the 280 MP file:
+What it measures, on ``../shared/corpus/large/*.jpg`` except the 280 MP file:
 
 * the ``bench`` profile (thumb 200² cover, medium 800×600, large 1920×1080 JPEG,
   large_webp) rendered by (a) Darkroom's engine (one decode), (b) Pillow done
@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CORPUS = Path("/work/shared/corpus/large")
+CORPUS = (
+    Path(
+        os.environ.get("DARKROOM_CORPUS")
+        or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    )
+    / "large"
+)
 GIANT = CORPUS / "giant_20000x14000_gray.jpg"
 ENGINES = ("darkroom", "floor", "pillow", "sharp")
 

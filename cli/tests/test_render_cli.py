@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pyvips
 
 from darkroom_cli.__main__ import main
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"
+)
 
 
 def test_render_writes_every_variant_and_reports_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ from PIL import Image, ImageCms
 from darkroom_imaging.render import RenderContext, render
 from darkroom_imaging.specs import VariantSpec, Watermark
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 
 
 def array(data: bytes) -> np.ndarray:

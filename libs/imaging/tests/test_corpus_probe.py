@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from darkroom_imaging.formats import Format
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.probe import Probe, probe
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 F, R = Format, Reason
 
 EXPECTED: dict[str, Format | Reason] = {

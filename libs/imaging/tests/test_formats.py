@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from darkroom_imaging.formats import EXTENSIONS, Format, TiffError, read_tiff, sniff, tiff_format
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 
 
 @pytest.mark.parametrize(

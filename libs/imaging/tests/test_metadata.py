@@ -18,7 +18,9 @@ from darkroom_imaging.exiftool import (
 )
 from darkroom_imaging.metadata import Metadata, exposure_fraction, from_exiftool, read_metadata
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 
 
 def test_exiftool_is_installed() -> None:

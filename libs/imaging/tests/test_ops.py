@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ import pyvips
 from darkroom_imaging.render import render
 from darkroom_imaging.specs import VariantSpec
 
-SOURCE = Path("/work/shared/corpus/large/sharp_bench_2569067123_aca715a2ee_o.jpg")  # 2725x2225
+SOURCE = (
+    Path(
+        os.environ.get("DARKROOM_CORPUS")
+        or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+    )
+    / "large"
+    / "sharp_bench_2569067123_aca715a2ee_o.jpg"
+)  # 2725x2225
 
 
 def out(

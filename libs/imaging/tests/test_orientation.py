@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,13 @@ import pyvips
 from darkroom_imaging.render import render
 from darkroom_imaging.specs import VariantSpec
 
-CORPUS = Path("/work/shared/corpus/orientation")
+CORPUS = (
+    Path(
+        os.environ.get("DARKROOM_CORPUS")
+        or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+    )
+    / "orientation"
+)
 SPEC = VariantSpec(name="o", width=300, height=300, format="png")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from darkroom_imaging.formats import Format
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.probe import Probe, ProbeLimits, icc_description, probe
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 TAHOE = CORPUS / "jpeg/exif_gps_tahoe.jpg"
 
 

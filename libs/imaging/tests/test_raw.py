@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ import rawpy
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.raw import Developed, _embedded_preview, develop, judge
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 CR2 = CORPUS / "raw/cr2_canon_img5952.cr2"
 LG_DNG = CORPUS / "raw/dng_lg-h815_skia_sample_1mp.dng"
 KDC = CORPUS / "raw/kdc_kodak_dc50.kdc"
@@ -162,3 +165,30 @@ def test_judge_thresholds() -> None:
     # a flat grey frame with sensor noise is dull, not garbage
     flat = (128 + rng.normal(0, 3, size=(300, 400, 3))).clip(0, 255).astype(np.uint8)
     assert judge(flat).failure is None
+
+
+@pytest.mark.parametrize(
+    ("rel", "reason"),
+    [
+        ("raw/metadata_only/exiftool_Panasonic.rw2", "raw_garbage"),
+        ("raw/metadata_only/exiftool_DNG.dng", "raw_garbage"),
+    ],
+)
+def test_half_size_development_still_refuses_stripped_sensor_data(rel, reason):
+    """Half-size binning smooths garbage into plausible pictures; the CFA check does not."""
+    result = develop(CORPUS / rel, policy="develop", min_long_edge=1620, isolate=False)
+    assert isinstance(result, Failure)
+    assert result.reason.value == reason
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["raw/cr2_canon_img5952.cr2", "raw/kdc_kodak_dc50.kdc", "raw/synthetic_oiio_valid-32x32.dng"],
+)
+def test_real_sensor_data_have_correlated_colour_planes(rel):
+    import rawpy
+
+    from darkroom_imaging.raw import CFA_CORRELATION_MIN, cfa_plane_correlation
+
+    with rawpy.imread(str(CORPUS / rel)) as raw:
+        assert cfa_plane_correlation(raw) > CFA_CORRELATION_MIN

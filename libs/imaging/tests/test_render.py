@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from darkroom_imaging.render import (
 )
 from darkroom_imaging.specs import VariantSpec, spec_hash
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
 DEFAULT = load_profile("default")
 BENCH = load_profile("bench")
 

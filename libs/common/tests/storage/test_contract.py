@@ -30,7 +30,9 @@ from darkroom_common.storage import (
 from .test_keys import BAD_KEYS
 
 MIB = 1024 * 1024
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[5] / "shared" / "corpus"
+)
 EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 
 

@@ -23,6 +23,20 @@ from darkroom_raw_provider.settings import RawProviderSettings
 from darkroom_schemas import ProbeInfo, ValidatedV1
 
 
+def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
+    """Return the long edge (px) a master needs so the largest variant is not upscaled.
+
+    The largest variant fits the image *inside* ``box``; for a 3:2 sensor and a
+    1920×1080 box that is 1620×1080, so a 1728×1152 embedded preview suffices.
+    Without a probe, the box's long edge.
+    """
+    if probe is None or probe.width <= 0 or probe.height <= 0:
+        return max(box)
+    w, h = (probe.height, probe.width) if probe.orientation >= 5 else (probe.width, probe.height)
+    scale = min(box[0] / w, box[1] / h, 1.0)
+    return max(1, round(max(w, h) * scale))
+
+
 def wants(event: ValidatedV1) -> bool:
     """Whether this stage develops ``event``: an accepted RAW original (not a master)."""
     return event.accepted and event.is_raw and event.derived_from is None
@@ -63,7 +77,7 @@ async def develop_raw(
             develop,
             path,
             policy=settings.policy,
-            min_long_edge=settings.min_long_edge,
+            min_long_edge=needed_long_edge(event.probe, settings.master_box),
             max_seconds=settings.max_seconds,
             max_memory_bytes=settings.max_memory_bytes,
             quality=settings.master_quality,

@@ -19,10 +19,12 @@ class RawProviderSettings(DarkroomSettings):
     web_port: int = Field(default=6067, ge=0, le=65535)
     policy: Literal["embedded-preview", "develop"] = Field(
         default="embedded-preview",
-        description="Use the camera's embedded JPEG when it covers min_long_edge, else demosaic.",
+        description="Use the camera's embedded JPEG when it covers master_box, else demosaic.",
     )
-    min_long_edge: int = Field(
-        default=1920, ge=1, description="Long edge (px) the largest variant needs from the master."
+    master_box: tuple[int, int] = Field(
+        default=(1920, 1080),
+        description="Largest variant box (width, height px) the master must cover, "
+        "as 'inside' fits it: a 3:2 RAW needs a 1620x1080 master for 1920x1080.",
     )
     max_seconds: float = Field(
         default=120.0, gt=0, description="Wall-time bound of one development."

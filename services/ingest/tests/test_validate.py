@@ -1,0 +1,154 @@
+"""The ingest decision on real files in a real filesystem store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from darkroom_common.storage import FilesystemStore
+from darkroom_ingest.settings import IngestSettings
+from darkroom_ingest.validate import validate_upload
+from darkroom_schemas import UploadedV1
+
+CORPUS = Path(
+    os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
+)
+
+
+class DictIndex:
+    """The gallery index as a plain dict: the edge the Faust tables implement."""
+
+    def __init__(self) -> None:
+        self.content: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+
+    def image_for(self, gallery_id: str, sha256: str) -> str | None:
+        return self.content.get(f"{gallery_id}/{sha256}")
+
+    def count(self, gallery_id: str) -> int:
+        return self.counts.get(gallery_id, 0)
+
+    def add(self, gallery_id: str, sha256: str, image_id: str) -> None:
+        if f"{gallery_id}/{sha256}" not in self.content:
+            self.content[f"{gallery_id}/{sha256}"] = image_id
+            self.counts[gallery_id] = self.count(gallery_id) + 1
+
+
+@pytest.fixture
+def store(tmp_path):
+    return FilesystemStore(tmp_path / "store")
+
+
+def upload(
+    store: FilesystemStore,
+    rel: str,
+    image_id: str = "img1",
+    gallery: str = "g1",
+    name: str | None = None,
+) -> UploadedV1:
+    data = (CORPUS / rel).read_bytes()
+    key = f"originals/{gallery}/{image_id}/{Path(rel).name}"
+    asyncio.run(store.put(key, data))
+    return UploadedV1(
+        job_id=f"job-{image_id}", gallery_id=gallery, image_id=image_id, correlation_id="c",
+        object_key=key, filename=name or Path(rel).name, size_bytes=len(data),
+    )  # fmt: skip
+
+
+def validate(event, store, index=None, **settings):
+    return asyncio.run(
+        validate_upload(
+            event, store=store, index=index or DictIndex(), settings=IngestSettings(**settings)
+        )
+    )
+
+
+def test_exif_jpeg_is_accepted_with_probe_metadata_and_sha256(store):
+    event = upload(store, "jpeg/exif_gps_tahoe.jpg")
+    out = validate(event, store)
+    assert out.accepted
+    assert (
+        out.sha256 == hashlib.sha256((CORPUS / "jpeg/exif_gps_tahoe.jpg").read_bytes()).hexdigest()
+    )
+    assert out.probe is not None
+    assert out.probe.format == "jpeg"
+    assert out.metadata is not None
+    assert out.metadata.gps_latitude is not None
+    assert not out.is_raw
+    assert (out.job_id, out.image_id, out.attempt) == (event.job_id, event.image_id, event.attempt)
+
+
+def test_cr2_is_accepted_as_raw(store):
+    out = validate(upload(store, "raw/cr2_canon_img5952.cr2"), store)
+    assert out.accepted
+    assert out.is_raw
+    assert out.metadata.make == "Canon"
+
+
+@pytest.mark.parametrize(
+    ("rel", "reason"),
+    [
+        ("bad/truncated.jpg", "truncated"),
+        ("bad/html_renamed.jpg", "unsupported_format"),
+        ("bad/jpeg_with_nef_extension.nef", "extension_mismatch"),
+        ("raw/metadata_only/exiftool_CanonRaw.cr3", "raw_no_image_data"),
+    ],
+)
+def test_bad_files_are_rejected_with_their_reason(store, rel, reason):
+    out = validate(upload(store, rel), store)
+    assert not out.accepted
+    assert out.reason_code == reason
+    assert out.reason_message
+
+
+def test_missing_original_is_rejected(store):
+    event = upload(store, "jpeg/exif_gps_tahoe.jpg")
+    asyncio.run(store.delete(event.object_key))
+    out = validate(event, store)
+    assert (out.accepted, out.reason_code) == (False, "missing_original")
+
+
+def test_declared_size_over_the_limit_is_rejected_before_download(store):
+    event = upload(store, "jpeg/exif_gps_tahoe.jpg")
+    out = validate(event, store, max_upload_bytes=1000)
+    assert (out.accepted, out.reason_code) == (False, "file_too_large")
+
+
+def test_format_outside_the_allowlist_is_rejected(store):
+    out = validate(upload(store, "formats/png_rgba_alpha.png"), store, allowed_formats=["jpeg"])
+    assert (out.accepted, out.reason_code) == (False, "format_not_allowed")
+    assert "PNG" in out.reason_message
+
+
+def test_same_bytes_twice_in_a_gallery_is_a_duplicate_but_a_redelivery_is_not(store):
+    index = DictIndex()
+    first = upload(store, "orientation/Landscape_2.jpg", image_id="a")
+    assert validate(first, store, index).accepted
+    assert validate(first, store, index).accepted  # the same upload redelivered
+    second = upload(store, "orientation/Landscape_2.jpg", image_id="b")
+    out = validate(second, store, index)
+    assert (out.accepted, out.reason_code, out.duplicate_of) == (False, "duplicate", "a")
+    other_gallery = upload(store, "orientation/Landscape_2.jpg", image_id="c", gallery="g2")
+    assert validate(other_gallery, store, index).accepted
+    assert index.count("g1") == 1
+
+
+def test_full_gallery_rejects_new_images(store):
+    index = DictIndex()
+    assert validate(
+        upload(store, "orientation/Landscape_2.jpg", image_id="a"),
+        store,
+        index,
+        max_images_per_gallery=1,
+    ).accepted
+    out = validate(
+        upload(store, "orientation/Landscape_3.jpg", image_id="b"),
+        store,
+        index,
+        max_images_per_gallery=1,
+    )
+    assert (out.accepted, out.reason_code) == (False, "gallery_full")
