@@ -92,6 +92,8 @@ def create_app(
         "web_bind": settings.web_host,
         "web_in_thread": False,
         "broker_client_id": app_id,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.session_timeout_s / 4,
         "autodiscover": False,
         "env": {},
     }

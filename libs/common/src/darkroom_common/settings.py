@@ -72,6 +72,12 @@ class DarkroomSettings(BaseSettings):
         default=6066, ge=0, le=65535, description="Faust web server port (0 = pick a free one)."
     )
     web_host: str = "127.0.0.1"
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=6,
+        le=300,
+        description="Kafka consumer session timeout: how soon a dead worker's partitions move.",
+    )
     max_retries: int = Field(
         default=3, ge=0, le=20, description="Retries of a transient failure before dead-lettering."
     )
