@@ -10,13 +10,13 @@ import avro.schema
 import fastavro
 import pytest
 
-from darkroom_schemas import EVENT_MODELS, DeadLetterV1
+from darkroom_schemas import EVENT_MODELS, DeadLetterV1, GallerySettingsV1
 from darkroom_schemas.avro_schema import avro_schema_for, committed_schema
 from darkroom_schemas.compat import backward_incompatibilities, committed_versions
 from darkroom_schemas.wire import schema_ids
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL_MODELS = [*EVENT_MODELS, DeadLetterV1]
+ALL_MODELS = [*EVENT_MODELS, DeadLetterV1, GallerySettingsV1]
 
 
 @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.schema_name())
@@ -50,8 +50,10 @@ def test_event_models_carry_the_envelope_fields():
         "image_id",
         "correlation_id",
     }
-    for model in ALL_MODELS:
+    for model in [*EVENT_MODELS, DeadLetterV1]:
         assert envelope <= set(model.model_fields), model.__name__
+    gallery_envelope = {"event_id", "schema_version", "occurred_at", "gallery_id", "correlation_id"}
+    assert gallery_envelope <= set(GallerySettingsV1.model_fields)
 
 
 def test_each_new_version_is_backward_compatible_with_the_previous():

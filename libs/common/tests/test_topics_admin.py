@@ -28,7 +28,8 @@ async def test_create_is_idempotent_and_describe_matches(kafka_bootstrap):
     assert set(second.values()) == {"exists"}
     states = await describe_topics(kafka_bootstrap, wanted)
     assert all(s.ok for s in states), [s.problems for s in states]
-    assert {s.partitions for s in states} == {2}
+    assert {s.name: s.partitions for s in states} == {t.name: t.partitions for t in wanted}
+    assert {t.partitions for t in wanted} == {1, 2}  # gallery-settings pins 1
     uploaded = next(s for s in states if s.name.endswith("uploaded"))
     assert uploaded.configs["retention.ms"] == TOPICS["uploaded"].configs()["retention.ms"]
 

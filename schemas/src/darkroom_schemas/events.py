@@ -13,11 +13,12 @@ wire, and a test keeps the two identical.
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import Field
 
-from darkroom_schemas.base import Event, Identifier, Record, UtcDatetime, WireRecord
+from darkroom_schemas.base import Event, Identifier, Record, UtcDatetime, WireRecord, utcnow
 
 
 class ProbeInfo(Record):
@@ -98,7 +99,13 @@ class UploadedV1(Event):
     profile: str | None = Field(
         default=None, description="Variant profile; gallery default if unset."
     )
-    source: Literal["api", "presigned", "s3-notification", "cli", "replay"] = "api"
+    source: Literal["api", "presigned", "s3-notification", "cli", "replay", "retry", "start"] = (
+        Field(
+            default="api",
+            description="Who sent it; 'retry' re-queues a failed job (attempt + 1), "
+            "'start' releases a job held in manual mode.",
+        )
+    )
 
 
 class ValidatedV1(Event):
@@ -124,6 +131,9 @@ class ValidatedV1(Event):
     derived_from: str | None = None
     duplicate_of: Identifier | None = Field(
         default=None, description="image_id of an earlier upload with the same bytes."
+    )
+    provider_job_id: str | None = Field(
+        default=None, description="The external RAW provider's job id, when one developed it."
     )
 
 
@@ -227,11 +237,44 @@ class DeadLetterV1(WireRecord):
     retriable: bool
 
 
+class ImageDeletedV1(Event):
+    """An image is to be removed: from its gallery, and its original, master and variants
+    from the object store. Every stage honours it for what it holds.
+    """
+
+    event_type = "image-deleted"
+    schema_version: Literal[1] = 1
+    requested_by: str | None = Field(default=None, description="API key name that asked.")
+
+
+class GallerySettingsV1(WireRecord):
+    """A gallery's processing settings; the latest per gallery_id wins (compacted topic).
+
+    ``processing_mode`` ``manual`` holds new jobs in ``queued`` until started;
+    ``max_concurrent_jobs`` bounds the gallery's jobs in processing at once (None:
+    unbounded); ``profile`` is the variant profile for uploads that name none.
+    """
+
+    event_type = "gallery-settings"
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    schema_version: Literal[1] = 1
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+    gallery_id: Identifier
+    correlation_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=128
+    )
+    processing_provider: Literal["local", "imagen"] = "local"
+    processing_mode: Literal["auto", "manual"] = "auto"
+    profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10_000)
+
+
 EVENT_MODELS: tuple[type[Event], ...] = (
     UploadedV1,
     ValidatedV1,
     VariantRequestedV1,
     VariantDoneV1,
     CatalogedV1,
+    ImageDeletedV1,
 )
 """Every pipeline event model, in flow order."""

@@ -9,6 +9,8 @@ from darkroom_schemas.base import WireRecord
 from darkroom_schemas.events import (
     CatalogedV1,
     DeadLetterV1,
+    GallerySettingsV1,
+    ImageDeletedV1,
     ImageMetadata,
     ProbeInfo,
     UploadedV1,
@@ -140,5 +142,13 @@ def example_events() -> list[WireRecord]:
             error_message="bad bytes",
             attempts=1,
             retriable=False,
+        ),
+        ImageDeletedV1(**IDS, requested_by="admin"),
+        GallerySettingsV1(
+            gallery_id="gal-1",
+            processing_provider="imagen",
+            processing_mode="manual",
+            profile="default",
+            max_concurrent_jobs=4,
         ),
     ]

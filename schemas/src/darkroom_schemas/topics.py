@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from darkroom_schemas.base import Event
+from darkroom_schemas.base import WireRecord
 from darkroom_schemas.events import (
     CatalogedV1,
+    GallerySettingsV1,
+    ImageDeletedV1,
     UploadedV1,
     ValidatedV1,
     VariantDoneV1,
@@ -40,7 +42,7 @@ class TopicSpec:
 
     name: str
     key: str = "image_id"
-    schemas: tuple[type[Event], ...] = ()
+    schemas: tuple[type[WireRecord], ...] = ()
     retention_ms: int = 7 * DAY_MS
     cleanup_policy: str = "delete"
     partitions: int | None = None
@@ -62,12 +64,14 @@ class Stage:
 
     ``internal`` topics are read and written by the stage alone (a repartition
     by another key); they are created with the others, before any worker starts.
+    ``tables`` are compacted topics the stage reads whole into a global table.
     """
 
     name: str
     consumes: tuple[str, ...]
     produces: tuple[str, ...]
     internal: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
     dead_letter: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +83,17 @@ VALIDATED = TopicSpec("validated", schemas=(ValidatedV1,), retention_ms=30 * DAY
 VARIANT_REQUESTED = TopicSpec("variant-requested", schemas=(VariantRequestedV1,))
 VARIANT_DONE = TopicSpec("variant-done", schemas=(VariantDoneV1,))
 CATALOGED = TopicSpec("cataloged", schemas=(CatalogedV1,), retention_ms=30 * DAY_MS)
+IMAGE_DELETED = TopicSpec("image-deleted", schemas=(ImageDeletedV1,), retention_ms=30 * DAY_MS)
+"""Delete requests; every stage removes what it holds of the image."""
+GALLERY_SETTINGS = TopicSpec(
+    "gallery-settings",
+    key="gallery_id",
+    schemas=(GallerySettingsV1,),
+    retention_ms=-1,
+    cleanup_policy="compact",
+    partitions=1,
+)
+"""Per-gallery processing settings, latest per gallery_id; every service reads it whole."""
 UPLOADED_BY_GALLERY = TopicSpec(
     "ingest.uploaded-by-gallery",
     key="gallery_id",
@@ -126,6 +141,8 @@ TOPICS: dict[str, TopicSpec] = {
         VARIANT_REQUESTED,
         VARIANT_DONE,
         CATALOGED,
+        IMAGE_DELETED,
+        GALLERY_SETTINGS,
         UPLOADED_BY_GALLERY,
         CATALOGED_BY_GALLERY,
         *(
@@ -152,5 +169,5 @@ def stage(name: str) -> Stage:
 def topics_for_stage(name: str) -> list[TopicSpec]:
     """Return every topic stage ``name`` reads or writes, its dead-letter topic included."""
     s = stage(name)
-    names = dict.fromkeys((*s.consumes, *s.produces, *s.internal, s.dead_letter))
+    names = dict.fromkeys((*s.consumes, *s.produces, *s.internal, *s.tables, s.dead_letter))
     return [TOPICS[n] for n in names]

@@ -21,7 +21,7 @@ import fastavro
 
 from darkroom_schemas.avro_schema import AVSC_PACKAGE, committed_schema
 from darkroom_schemas.base import WireRecord
-from darkroom_schemas.events import EVENT_MODELS, DeadLetterV1
+from darkroom_schemas.events import EVENT_MODELS, DeadLetterV1, GallerySettingsV1
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
@@ -41,7 +41,7 @@ def schema_ids() -> dict[str, int]:
 
 @cache
 def _models_by_name() -> dict[str, WireModel]:
-    models: list[WireModel] = [*EVENT_MODELS, DeadLetterV1]
+    models: list[WireModel] = [*EVENT_MODELS, DeadLetterV1, GallerySettingsV1]
     return {m.schema_name(): m for m in models}
 
 

@@ -7,7 +7,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from darkroom_schemas import EVENT_MODELS, DeadLetterV1, WireRecord
+from darkroom_schemas import EVENT_MODELS, DeadLetterV1, GallerySettingsV1, WireRecord
 from darkroom_schemas.avro_schema import AVSC_PACKAGE, render_avsc
 
 AVRO_DIR = Path(str(resources.files(AVSC_PACKAGE)))
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     stale = []
-    models: list[type[WireRecord]] = [*EVENT_MODELS, DeadLetterV1]
+    models: list[type[WireRecord]] = [*EVENT_MODELS, DeadLetterV1, GallerySettingsV1]
     for model in models:
         path = args.dir / f"{model.schema_name()}.avsc"
         text = render_avsc(model)

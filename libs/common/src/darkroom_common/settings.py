@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from darkroom_common.auth import AuthSettings
 from darkroom_common.errors import ConfigurationError
 from darkroom_common.storage.config import StorageSettings
 
@@ -66,11 +67,10 @@ class DarkroomSettings(BaseSettings):
         description="Where a service keeps local state (Faust tables in RocksDB).",
     )
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(default=True, description="JSON lines (true) or plain text logs.")
-    web_port: int = Field(
-        default=6066, ge=0, le=65535, description="Faust web server port (0 = pick a free one)."
-    )
+    web_port: int = Field(default=6066, ge=1, le=65535, description="Faust web server port.")
     web_host: str = "127.0.0.1"
     session_timeout_s: float = Field(
         default=10.0,

@@ -104,7 +104,8 @@ async def upload_file(
     """Store the file at ``path`` as a new image of ``gallery_id`` and produce its upload event.
 
     Returns:
-        The :class:`UploadedV1` that was produced (fresh image, job and correlation ids).
+        The :class:`UploadedV1` that was produced: a fresh image id (which is also
+        the job id: one job per image, retries are its attempts) and correlation id.
 
     Raises:
         StorageUnavailable: the object store failed.
@@ -117,7 +118,7 @@ async def upload_file(
     with path.open("rb") as f:
         info = await store.put(key, f, content_type=content_type)
     event = UploadedV1(
-        job_id=new_id(),
+        job_id=image_id,  # one job per image; retries are its attempts
         gallery_id=gallery_id,
         image_id=image_id,
         correlation_id=new_id(),

@@ -19,7 +19,7 @@ class IngestSettings(DarkroomSettings):
     service = "ingest"
     model_config = SettingsConfigDict(env_prefix="DARKROOM_INGEST_")
 
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(default=6066, ge=1, le=65535)
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="Largest original accepted, in bytes."
     )

@@ -16,7 +16,7 @@ class RawProviderSettings(DarkroomSettings):
     service = "raw-provider"
     model_config = SettingsConfigDict(env_prefix="DARKROOM_RAW_PROVIDER_")
 
-    web_port: int = Field(default=6067, ge=0, le=65535)
+    web_port: int = Field(default=6067, ge=1, le=65535)
     policy: Literal["embedded-preview", "develop"] = Field(
         default="embedded-preview",
         description="Use the camera's embedded JPEG when it covers master_box, else demosaic.",

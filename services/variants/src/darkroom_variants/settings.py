@@ -16,7 +16,7 @@ class VariantsSettings(DarkroomSettings):
     service = "variants"
     model_config = SettingsConfigDict(env_prefix="DARKROOM_VARIANTS_")
 
-    web_port: int = Field(default=6068, ge=0, le=65535)
+    web_port: int = Field(default=6068, ge=1, le=65535)
     default_profile: str = Field(
         default="default", description="Profile when an upload names none."
     )
