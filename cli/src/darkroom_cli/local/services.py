@@ -24,7 +24,16 @@ SERVICES: dict[str, str] = {
     "variants": "darkroom_variants",
     "catalog": "darkroom_catalog",
 }
-"""Stage name → the module ``python -m`` runs."""
+"""Stage name → the module ``python -m`` runs (the four pipeline workers)."""
+
+PROCESSES: dict[str, tuple[str, str]] = {
+    **{
+        name: (module, f"DARKROOM_{name.upper().replace('-', '_')}_WEB_PORT")
+        for name, module in SERVICES.items()
+    },
+    "upload-api": ("darkroom_ingest.api", "DARKROOM_INGEST_API_PORT"),
+}
+"""Every process ``ServiceGroup`` can start → (module, the variable naming its HTTP port)."""
 
 _FAUST_ENV = ("BROKER_URL", "APP_DATADIR", "WEB_PORT", "STORE", "BROKER")
 
@@ -67,16 +76,15 @@ class ServiceGroup:
     processes: list[ServiceProcess] = field(default_factory=list)
 
     def start(self, name: str, *, extra_env: Mapping[str, str] | None = None) -> ServiceProcess:
-        """Start one more process of service ``name`` (several may run: one consumer group)."""
-        module = SERVICES[name]
+        """Start one more process ``name`` of :data:`PROCESSES` (workers of one stage share a consumer group)."""
+        module, port_variable = PROCESSES[name]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         n = sum(p.name == name for p in self.processes)
         log_path = self.log_dir / (f"{name}.log" if n == 0 else f"{name}-{n + 1}.log")
         port = free_port()
-        prefix = f"DARKROOM_{name.upper().replace('-', '_')}_"
         env = {k: v for k, v in os.environ.items() if k not in _FAUST_ENV}
         env.update(self.env)
-        env[f"{prefix}WEB_PORT"] = str(port)
+        env[port_variable] = str(port)
         env.update(extra_env or {})
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
