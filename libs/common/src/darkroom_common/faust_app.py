@@ -9,12 +9,16 @@ any such variable it finds, since someone expected it to do something.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import faust
+from faust import web
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import REGISTRY, generate_latest
 
 from darkroom_common.codec import CODEC_NAME, register_codec
 from darkroom_common.settings import DarkroomSettings
@@ -98,4 +102,27 @@ def create_app(
         "env": {},
     }
     options.update(overrides)
-    return faust.App(app_id, **options)
+    app = faust.App(app_id, **options)
+    attach_metrics(app)
+    return app
+
+
+@functools.cache
+def _faust_metrics() -> FaustMetrics:
+    return FaustMetrics.create(REGISTRY, "darkroom_faust")
+
+
+def attach_metrics(app: faust.App) -> None:
+    """Serve ``/metrics`` on the worker's web server and feed Faust's own sensor into it.
+
+    The page exposes the process registry: the ``darkroom_*`` families of
+    :mod:`darkroom_common.metrics` and Faust's (``darkroom_faust_*``: messages,
+    commits and offsets per partition, rebalances). Faust's families are
+    registered once per process, however many apps a process builds.
+    """
+    app.monitor = PrometheusMonitor(metrics=_faust_metrics())
+
+    @app.page("/metrics")
+    async def metrics(self: web.View, request: web.Request) -> web.Response:
+        # aiohttp refuses a charset inside content_type; text() sets it separately.
+        return self.text(generate_latest(REGISTRY).decode(), content_type="text/plain; version=0.0.4")
