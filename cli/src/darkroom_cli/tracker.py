@@ -65,9 +65,9 @@ class JobTracker:
             for p in sorted(self.consumer.partitions_for_topic(t) or await self._partitions(t))
         ]
         self.consumer.assign(partitions)
-        await self.consumer.seek_to_end(*partitions)
-        for tp in partitions:  # resolve the lazy seek now, before anything is produced
-            await self.consumer.position(tp)
+        # Explicit offsets, resolved now, before anything is produced.
+        for tp, offset in (await self.consumer.end_offsets(partitions)).items():
+            self.consumer.seek(tp, offset)
 
     async def _partitions(self, topic: str) -> set[int]:
         await self.consumer._client.force_metadata_update()

@@ -78,7 +78,9 @@ class GallerySettingsCache:
                 for p in sorted(consumer.partitions_for_topic(self.topic) or {0})
             ]
             consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
+            # Explicit offsets: a lazy seek_to_beginning can lose to a "latest" reset.
+            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, offset)
             ends = await consumer.end_offsets(partitions)
             while True:
                 if not self._ready.is_set() and all(

@@ -1,0 +1,228 @@
+"""``darkroom dlq list|show|requeue``: inspect dead letters and send them back.
+
+Every stage sends what it gave up on to ``<stage>.dlq`` as a
+:class:`DeadLetterV1` carrying the original payload and where it came from.
+``list`` prints one JSON line per dead letter (filter by ``--stage``,
+``--reason``, ``--since``); ``show`` prints one in full (its payload decoded
+when it is an event); ``requeue`` produces the original payloads back to their
+source topics with their original keys, so the stage processes them again
+(every stage is idempotent, so a requeue of something already fixed is harmless).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from darkroom_common.errors import DarkroomError
+from darkroom_common.settings import DarkroomSettings, load_settings
+from darkroom_common.topics import admin_client
+from darkroom_schemas import DeadLetterV1, WireFormatError, decode
+from darkroom_schemas.topics import STAGES
+
+
+def register(subparsers: Any) -> None:
+    """Add ``dlq list``, ``dlq show`` and ``dlq requeue``."""
+    parser = subparsers.add_parser("dlq", help="list, show or requeue dead letters", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("list", "one JSON line per dead letter"),
+        ("show", "one dead letter in full: --id EVENT_ID"),
+        ("requeue", "send the matching dead letters' payloads back to their source topics"),
+    ):
+        p = sub.add_parser(action, help=helptext)
+        p.add_argument(
+            "--bootstrap", help="host:port list (default: settings / KAFKA_BOOTSTRAP_SERVERS)"
+        )
+        p.add_argument(
+            "--prefix", help="topic prefix (default: DARKROOM_TOPIC_PREFIX or 'darkroom.')"
+        )
+        p.add_argument(
+            "--stage", choices=[s.name for s in STAGES], help="only this stage's dead letters"
+        )
+        p.add_argument("--reason", help="only this reason code")
+        p.add_argument(
+            "--since",
+            type=_timestamp,
+            help="only dead letters at or after this ISO 8601 time (UTC if no offset)",
+        )
+        if action == "show":
+            p.add_argument("--id", required=True, help="the dead letter's event_id")
+        p.set_defaults(func=_run)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A dead letter and where it sits in its dead-letter topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: DeadLetterV1
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON line ``list`` prints."""
+        e = self.envelope
+        return {
+            "id": e.event_id, "stage": e.stage, "reason": e.reason_code, "error_class": e.error_class,
+            "message": e.error_message, "attempts": e.attempts, "retriable": e.retriable,
+            "occurred_at": e.occurred_at.isoformat(), "job_id": e.job_id, "gallery_id": e.gallery_id,
+            "image_id": e.image_id, "source": f"{e.source_topic}[{e.source_partition}]@{e.source_offset}",
+            "dlq": f"{self.topic}[{self.partition}]@{self.offset}",
+        }  # fmt: skip
+
+
+async def read_letters(
+    bootstrap: str,
+    prefix: str,
+    *,
+    stage: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+) -> list[Letter]:
+    """Return the dead letters in the deployment's DLQ topics that match the filters, oldest first per partition.
+
+    ``since`` seeks by timestamp (Kafka's offsets-for-times), so old partitions are not read.
+    """
+    topics = [f"{prefix}{s.dead_letter}" for s in STAGES if stage in (None, s.name)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[Letter] = []
+    try:
+        partitions = [
+            TopicPartition(t, p)
+            for t, count in (await partition_counts(bootstrap, topics)).items()
+            for p in range(count)
+        ]
+        if not partitions:
+            return found
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        if since is not None:
+            starts = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in partitions}
+            )
+            for tp in partitions:
+                at = starts.get(tp)
+                consumer.seek(tp, at.offset if at is not None else ends[tp])
+        else:  # explicit offsets: a lazy seek_to_beginning can lose to a "latest" reset
+            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, offset)
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    try:
+                        envelope = decode(r.value or b"")
+                    except WireFormatError:
+                        continue
+                    if (
+                        isinstance(envelope, DeadLetterV1)
+                        and reason
+                        in (
+                            None,
+                            envelope.reason_code,
+                        )
+                        and (since is None or envelope.occurred_at >= since)
+                    ):
+                        found.append(Letter(tp.topic, tp.partition, r.offset, envelope))
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        # aiokafka's group-less coordinator re-raises the cancellation of its own
+        # internal task on stop(); nothing of ours is being cancelled here.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
+    return found
+
+
+async def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Return ``{topic: partitions}`` for those of ``topics`` that exist."""
+    async with admin_client(bootstrap) as admin:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        return (
+            {m["topic"]: len(m["partitions"]) for m in await admin.describe_topics(wanted)}
+            if wanted
+            else {}
+        )
+
+
+async def requeue(bootstrap: str, letters: list[Letter]) -> int:
+    """Produce each letter's original payload to its source topic with its original key; return the count."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for letter in letters:
+            e = letter.envelope
+            await producer.send_and_wait(e.source_topic, e.payload, key=e.key)
+    finally:
+        await producer.stop()
+    return len(letters)
+
+
+def _full(letter: Letter) -> dict[str, Any]:
+    out = letter.summary()
+    payload = letter.envelope.payload
+    try:
+        out["payload"] = decode(payload).model_dump(mode="json")
+    except WireFormatError:
+        out["payload_base64"] = base64.b64encode(payload).decode()
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = {
+        k: v
+        for k, v in {"kafka_bootstrap_servers": args.bootstrap, "topic_prefix": args.prefix}.items()
+        if v
+    }
+    try:
+        settings = load_settings(DarkroomSettings, **overrides)
+
+        letters = asyncio.run(
+            read_letters(
+                settings.kafka_bootstrap_servers,
+                settings.topic_prefix,
+                stage=args.stage,
+                reason=args.reason,
+                since=args.since,
+            )
+        )
+        if args.action == "list":
+            for letter in letters:
+                print(json.dumps(letter.summary()))
+            return 0
+        if args.action == "show":
+            match = [x for x in letters if x.envelope.event_id == args.id]
+            if not match:
+                print(f"darkroom dlq show: no dead letter with id {args.id}", file=sys.stderr)
+                return 1
+            print(json.dumps(_full(match[0]), indent=2))
+            return 0
+        count = asyncio.run(requeue(settings.kafka_bootstrap_servers, letters))
+        print(json.dumps({"requeued": count}))
+        return 0
+    except DarkroomError as exc:
+        print(f"darkroom dlq {args.action}: {exc.message}", file=sys.stderr)
+        return 2
