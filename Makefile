@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml
 
-.PHONY: help run test lint typecheck check bootstrap jars exiftool kafka-up kafka-down kafka-status topics bench bench-pipeline clean
+.PHONY: help run test lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ help: ## list the targets
 run: bootstrap ## the main job on embedded defaults (local broker, filesystem store)
 	$(DARKROOM) run
 
-test: bootstrap ## the whole test suite against a real broker and a real S3 server
+test: bootstrap test-tools ## the whole test suite against a real broker and a real S3 server
 	$(VENV)/bin/pytest
 
 check: lint typecheck ## ruff (lint + format) and mypy
@@ -48,6 +48,11 @@ jars: $(VENV)/.synced ## fetch the Kafka and s3proxy jars (cached in .tools/jars
 
 exiftool: ## install ExifTool into .tools/exiftool
 	bash tools/bootstrap/exiftool.sh
+
+test-tools: ## what only the tests need: Chromium for the gallery page, promtool for the alert rules
+	@for script in tools/bootstrap/chromium.sh tools/bootstrap/promtool.sh; do \
+		if [ -f $$script ]; then bash $$script || exit 1; fi; \
+	done
 
 kafka-up: $(VENV)/.synced jars ## start the local KRaft broker and create the topics
 	$(DARKROOM) kafka start
