@@ -39,7 +39,7 @@ $(CURDIR)/.tools/uv/bin/uv:
 	.tools/uv/bin/pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 
 $(VENV)/.synced: $(PY_PROJECTS) | $(UV)
-	$(UV) sync --locked --all-packages
+	$(UV) sync --locked --all-packages --all-groups
 	@touch $@
 
 jars: $(VENV)/.synced ## fetch the Kafka and s3proxy jars (cached in .tools/jars)

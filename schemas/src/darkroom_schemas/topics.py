@@ -97,36 +97,52 @@ GALLERY_SETTINGS = TopicSpec(
 UPLOADED_BY_GALLERY = TopicSpec(
     "ingest.uploaded-by-gallery",
     key="gallery_id",
-    schemas=(UploadedV1,),
+    schemas=(UploadedV1, ImageDeletedV1, CatalogedV1),
     retention_ms=7 * DAY_MS,
 )
-"""Uploads repartitioned by gallery, so one ingest worker owns each gallery's limits."""
+"""Uploads, deletes and terminal jobs repartitioned by gallery, so one ingest worker owns
+each gallery's limits, held (manual-mode) jobs and concurrency count."""
 CATALOGED_BY_GALLERY = TopicSpec(
     "catalog.cataloged-by-gallery",
     key="gallery_id",
-    schemas=(CatalogedV1,),
+    schemas=(CatalogedV1, ImageDeletedV1),
     retention_ms=7 * DAY_MS,
 )
-"""Terminal jobs repartitioned by gallery, so one catalog worker owns each gallery's row."""
+"""Terminal jobs and deletes repartitioned by gallery, so one catalog worker owns each gallery's row."""
 
 STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
-        consumes=("uploaded",),
+        consumes=("uploaded", "image-deleted", "cataloged"),
         produces=("validated",),
         internal=("ingest.uploaded-by-gallery",),
+        tables=("gallery-settings",),
     ),
-    Stage("raw-provider", consumes=("validated",), produces=("validated",)),
+    Stage(
+        "raw-provider",
+        consumes=("validated", "image-deleted"),
+        produces=("validated",),
+        tables=("gallery-settings",),
+    ),
     Stage(
         "variants",
-        consumes=("validated", "variant-requested"),
+        consumes=("validated", "variant-requested", "image-deleted"),
         produces=("variant-requested", "variant-done"),
+        tables=("gallery-settings",),
     ),
     Stage(
         "catalog",
-        consumes=("uploaded", "validated", "variant-requested", "variant-done", "cataloged"),
-        produces=("cataloged",),
+        consumes=(
+            "uploaded",
+            "validated",
+            "variant-requested",
+            "variant-done",
+            "cataloged",
+            "image-deleted",
+        ),
+        produces=("cataloged", "uploaded", "image-deleted", "gallery-settings"),
         internal=("catalog.cataloged-by-gallery",),
+        tables=("gallery-settings",),
     ),
 )
 """Every stage and its edges: the pipeline graph in one place."""

@@ -1,13 +1,29 @@
-"""Event factories shared by the catalog's tests: one realistic flow per image."""
+"""Shared by the catalog's tests: event factories (one realistic flow per image) and a
+running catalog worker with its HTTP API (``python -m darkroom_catalog`` on a real broker).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from darkroom_cli.testing.kafka import free_port
+from darkroom_common.topics import create_topics, layouts
 from darkroom_schemas import (
     ImageMetadata,
     ProbeInfo,
@@ -15,7 +31,11 @@ from darkroom_schemas import (
     ValidatedV1,
     VariantDoneV1,
     VariantRequestedV1,
+    WireRecord,
+    decode,
+    encode,
 )
+from darkroom_schemas.topics import TOPICS, topics_for_stage
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
@@ -129,3 +149,136 @@ class Flow:
 def flow() -> type[Flow]:
     """The :class:`Flow` factory class."""
     return Flow
+
+
+KEYS = {
+    "read": "read-key-0123456789abcdef",
+    "admin": "admin-key-0123456789abcdef",
+    "upload": "upload-key-0123456789abcdef",
+}
+"""The API keys the test worker accepts, by scope."""
+
+
+class CatalogService:
+    """A catalog worker subprocess with its API on 127.0.0.1, on its own topic prefix."""
+
+    partitions = 2
+    keys = KEYS
+
+    def __init__(self, bootstrap: str, root: Path, **env: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = f"api{uuid.uuid4().hex[:8]}."
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.objects = root / "objects"
+        self.log_path = root / "catalog.log"
+        keys_file = root / "keys.json"
+        keys_file.write_text(
+            json.dumps([{"name": s, "key": k, "scopes": [s]} for s, k in KEYS.items()])
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARKROOM_", "KAFKA_"))}
+        self.env = {
+            **clean,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DARKROOM_TOPIC_PREFIX": self.prefix,
+            "DARKROOM_TOPIC_PARTITIONS": str(self.partitions),
+            "DARKROOM_DATA_DIR": str(root / "data"),
+            "DARKROOM_STORAGE__ROOT": str(self.objects),
+            "DARKROOM_AUTH__API_KEYS_FILE": str(keys_file),
+            "DARKROOM_CATALOG_WEB_PORT": str(self.port),
+            "DARKROOM_CATALOG_SSE_WAIT_S": "4",
+            "DARKROOM_LOG_JSON": "false",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        asyncio.run(
+            create_topics(
+                self.bootstrap,
+                layouts(self.prefix, self.partitions, 1, topics_for_stage("catalog")),
+            )
+        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "darkroom_catalog"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        asyncio.run(self._wait_ready(90))
+
+    async def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"the catalog exited:\n{self.log_tail()}")
+                try:
+                    async with http.get(f"{self.base}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise AssertionError(f"the catalog never became ready:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    async def produce(self, events: list[WireRecord]) -> None:
+        """Send pipeline events to their topics (keyed by image_id), in order, with acks."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for e in events:
+                topic = f"{self.prefix}{e.event_type}"
+                key = str(e.image_id).encode()  # type: ignore[attr-defined]
+                await producer.send_and_wait(topic, encode(e), key=key)
+        finally:
+            await producer.stop()
+
+    async def read(self, topic: str) -> list[Any]:
+        """Every decoded event of registry topic ``topic``, from the beginning to its end."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            name = f"{self.prefix}{topic}"
+            count = TOPICS[topic].partitions or self.partitions
+            parts = [TopicPartition(name, p) for p in range(count)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            out: list[Any] = []
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(*parts, timeout_ms=1000)
+                for records in batch.values():
+                    out += [decode(r.value) for r in records if r.value is not None]
+            return out
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture(scope="module")
+def catalog_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CatalogService]:
+    """One catalog worker (API included) for a test module; each test uses its own ids."""
+    service = CatalogService(kafka_bootstrap, tmp_path_factory.mktemp("catalog"))
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from darkroom_catalog.galleries import GalleryState, apply_cataloged
+from darkroom_catalog.galleries import GalleryState, apply_cataloged, apply_image_deleted
 from darkroom_catalog.jobs import JobState, apply
-from darkroom_schemas import CatalogedV1
+from darkroom_schemas import CatalogedV1, ImageDeletedV1
 
 
 def terminal(events) -> CatalogedV1:
@@ -56,7 +56,37 @@ def test_failed_job_leaves_the_gallery_untouched(flow):
     failed = terminal([rerender.uploaded(), rerender.validated(), rerender.failed("thumb")])
     assert failed.status == "failed"
     assert apply_cataloged(gallery, failed) is None
-    assert apply_cataloged(None, failed) is None
+
+
+def test_a_failed_job_of_an_unshown_image_is_listed_until_it_completes(flow):
+    first = flow("img1")
+    failed = terminal([first.uploaded(), first.validated(), first.failed("thumb")])
+    gallery = apply_cataloged(None, failed)
+    assert gallery is not None
+    assert gallery.image_count == 0
+    assert gallery.failed["img1"].reason_code == "decode_error"
+    assert apply_cataloged(gallery, failed) is None
+    retried = terminal(first.happy(attempt=2))
+    done = apply_cataloged(gallery, retried)
+    assert done is not None
+    assert done.failed == {}
+    assert done.image_count == 1
+    assert apply_cataloged(done, failed) is None
+
+
+def test_delete_removes_the_image_for_good_and_is_idempotent(flow):
+    one = flow("img1")
+    shown = terminal(one.happy())
+    gallery = apply_cataloged(None, shown)
+    deleted = ImageDeletedV1(**one.ids)
+    after = apply_image_deleted(gallery, deleted)
+    assert after is not None
+    assert after.images == {}
+    assert after.image_count == 0
+    assert "img1" in after.deleted
+    assert apply_image_deleted(after, deleted) is None
+    assert apply_cataloged(after, shown) is None
+    assert apply_image_deleted(None, deleted) is not None
 
 
 def test_a_later_job_replaces_the_image_and_an_older_one_does_not(flow):

@@ -466,3 +466,51 @@ def test_cataloged_event_needs_a_terminal_job(flow):
     job, _ = apply(None, flow("img1").uploaded())
     with pytest.raises(ValueError, match="queued"):
         cataloged_event(job)
+
+
+def test_delete_marks_the_job_and_freezes_it(flow):
+    from darkroom_catalog.jobs import apply_deleted
+    from darkroom_schemas import ImageDeletedV1
+
+    f = flow("img-del")
+    job = None
+    for e in f.happy()[:3]:
+        job, _ = apply(job, e)
+    assert job is not None
+    deleted = apply_deleted(job, ImageDeletedV1(**f.ids))
+    assert deleted is not None
+    assert deleted.deleted_at is not None
+    assert apply_deleted(deleted, ImageDeletedV1(**f.ids)) is None
+    after, out = apply(deleted, f.done("thumb"))
+    assert after is deleted
+    assert out == []
+    tombstone = apply_deleted(None, ImageDeletedV1(**flow("img-never").ids))
+    assert tombstone is not None
+    assert tombstone.deleted_at is not None
+
+
+def test_uploaded_and_validated_fill_what_a_retry_and_the_api_need(flow):
+    f = flow("img-p")
+    job, _ = apply(None, f.uploaded())
+    job, _ = apply(job, f.validated(provider_job_id="imagen-42"))
+    assert (job.size_bytes, job.content_type, job.provider_job_id) == (
+        4_000_000,
+        "image/jpeg",
+        "imagen-42",
+    )
+
+
+def test_a_late_uploaded_fills_a_terminal_job_without_moving_it(flow):
+    f = flow("img-late")
+    job, out = apply(None, f.validated(accepted=False, reason_code="truncated"))
+    assert job.status == "failed"
+    assert len(out) == 1
+    filled, out = apply(job, f.uploaded())
+    assert (filled.status, filled.size_bytes, filled.filename) == (
+        "failed",
+        4_000_000,
+        "IMG_0001.JPG",
+    )
+    assert out == []
+    again, _ = apply(filled, f.uploaded())
+    assert again is filled

@@ -6,9 +6,9 @@ A key has a name (for logs and audit, never the key itself) and scopes:
 * ``upload``: create uploads and upload URLs;
 * ``admin``: everything, including retry, start, delete and gallery settings.
 
-Keys come from settings (``DARKROOM_API_KEYS``, a JSON list of
+Keys come from settings (``DARKROOM_AUTH__API_KEYS``, a JSON list of
 ``{"name": …, "key": …, "scopes": […]}``) and/or a secrets file of the same
-JSON (``DARKROOM_API_KEYS_FILE``). Keys are compared in constant time on their
+JSON (``DARKROOM_AUTH__API_KEYS_FILE``). Keys are compared in constant time on their
 SHA-256 digests. A missing or unknown key is 401 (``unauthenticated``); a
 known key without the scope is 403 (``forbidden``). Source: RFC 6750 (Bearer
 tokens) §3.1 for the status codes and ``WWW-Authenticate`` header.

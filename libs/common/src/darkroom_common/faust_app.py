@@ -21,6 +21,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import REGISTRY, generate_latest
 
 from darkroom_common.codec import CODEC_NAME, register_codec
+from darkroom_common.lag import attach_lag_exporter
 from darkroom_common.settings import DarkroomSettings
 
 FAUST_ENV_VARS = (
@@ -121,8 +122,12 @@ def attach_metrics(app: faust.App) -> None:
     registered once per process, however many apps a process builds.
     """
     app.monitor = PrometheusMonitor(metrics=_faust_metrics())
+    # darkroom_consumer_lag{group,topic,partition}: the group's lag, polled from the broker.
+    attach_lag_exporter(app)
 
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
         # aiohttp refuses a charset inside content_type; text() sets it separately.
-        return self.text(generate_latest(REGISTRY).decode(), content_type="text/plain; version=0.0.4")
+        return self.text(
+            generate_latest(REGISTRY).decode(), content_type="text/plain; version=0.0.4"
+        )

@@ -14,6 +14,7 @@ sees an upload whose bytes are missing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -40,10 +41,14 @@ class UploadPublisher:
     Args:
         bootstrap: Kafka bootstrap servers, ``host:port[,host:port…]``.
         topic_prefix: the deployment's topic prefix (``darkroom.``).
+
+    Attributes:
+        started: whether the producer is connected (between :meth:`start` and :meth:`stop`).
     """
 
     def __init__(self, bootstrap: str, *, topic_prefix: str = "darkroom.") -> None:
         self.topic = f"{topic_prefix}uploaded"
+        self.started = False
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -59,12 +64,14 @@ class UploadPublisher:
         """
         try:
             await self._producer.start()
+            self.started = True
         except KafkaError as exc:
             await self._producer.stop()
             raise BrokerUnavailable(f"cannot reach the Kafka cluster: {exc}") from exc
 
     async def stop(self) -> None:
         """Flush pending events and disconnect."""
+        self.started = False
         await self._producer.stop()
 
     async def __aenter__(self) -> Self:
@@ -88,6 +95,90 @@ class UploadPublisher:
             )
         except KafkaError as exc:
             raise BrokerUnavailable(f"could not produce to {self.topic}: {exc}") from exc
+
+
+def uploaded_event(
+    *,
+    gallery_id: str,
+    image_id: str,
+    object_key: str,
+    filename: str,
+    size_bytes: int,
+    content_type: str | None = None,
+    profile: str | None = None,
+    source: Source = "api",
+) -> UploadedV1:
+    """Return the :class:`UploadedV1` for an original already stored under ``object_key``.
+
+    The job id is the image id (one job per image; retries are its attempts);
+    the correlation id is fresh.
+
+    Raises:
+        pydantic.ValidationError: an id is not an ``Identifier`` or a field is out of range.
+    """
+    return UploadedV1(
+        job_id=image_id,
+        gallery_id=gallery_id,
+        image_id=image_id,
+        correlation_id=new_id(),
+        object_key=object_key,
+        filename=filename,
+        size_bytes=size_bytes,
+        content_type=content_type,
+        profile=profile,
+        source=source,
+    )
+
+
+async def upload_stream(
+    store: ObjectStore,
+    publisher: UploadPublisher,
+    chunks: AsyncIterable[bytes],
+    *,
+    gallery_id: str,
+    filename: str,
+    image_id: str | None = None,
+    profile: str | None = None,
+    source: Source = "api",
+    content_type: str | None = None,
+) -> UploadedV1:
+    """Stream ``chunks`` into the store as a new image of ``gallery_id``, then produce its event.
+
+    Only one chunk (S3: one multipart part) is held in memory. If ``chunks``
+    raises midway (e.g. a size limit enforced by the caller), the exception
+    propagates unchanged and no object is left behind (``ObjectStore.put`` is
+    atomic). If the event cannot be produced, the stored object is deleted.
+
+    Args:
+        image_id: the new image's id; a fresh one when ``None``.
+
+    Returns:
+        The :class:`UploadedV1` that was produced.
+
+    Raises:
+        StorageUnavailable: the object store failed.
+        BrokerUnavailable: the event could not be produced (the object was removed).
+        InvalidKey: ``gallery_id`` or ``image_id`` cannot be part of a key.
+    """
+    image_id = image_id or new_id()
+    key = original_key(gallery_id, image_id, filename)
+    info = await store.put(key, chunks, content_type=content_type)
+    event = uploaded_event(
+        gallery_id=gallery_id,
+        image_id=image_id,
+        object_key=key,
+        filename=filename,
+        size_bytes=info.size,
+        content_type=content_type,
+        profile=profile,
+        source=source,
+    )
+    try:
+        await publisher.publish(event)
+    except BrokerUnavailable:
+        await store.delete(key)
+        raise
+    return event
 
 
 async def upload_file(
@@ -117,11 +208,9 @@ async def upload_file(
     key = original_key(gallery_id, image_id, name)
     with path.open("rb") as f:
         info = await store.put(key, f, content_type=content_type)
-    event = UploadedV1(
-        job_id=image_id,  # one job per image; retries are its attempts
+    event = uploaded_event(
         gallery_id=gallery_id,
         image_id=image_id,
-        correlation_id=new_id(),
         object_key=key,
         filename=name,
         size_bytes=info.size,

@@ -1,14 +1,16 @@
 """The catalog's Faust wiring: two tables, two agents and the read helpers.
 
 * ``jobs`` (keyed by ``image_id``) is written by the agent that consumes
-  ``uploaded``, ``validated``, ``variant-requested`` and ``variant-done``; all
-  are keyed by ``image_id``, so the table is co-partitioned with them. Each
-  event goes through :func:`darkroom_catalog.jobs.apply`; a terminal transition
-  is sent to ``cataloged``.
+  ``uploaded``, ``validated``, ``variant-requested``, ``variant-done`` and
+  ``image-deleted``; all are keyed by ``image_id``, so the table is
+  co-partitioned with them. Each event goes through
+  :func:`darkroom_catalog.jobs.apply` (or :func:`~darkroom_catalog.jobs.apply_deleted`);
+  a terminal transition is sent to ``cataloged``. Every write is also handed
+  to the job's live watchers (the Server-Sent Events of the API).
 * ``galleries`` (keyed by ``gallery_id``) is written by the agent that consumes
-  ``cataloged`` regrouped by ``gallery_id`` (Faust ``group_by``, through the
-  registry topic ``catalog.cataloged-by-gallery``), so that table is
-  co-partitioned with the stream that writes it.
+  ``cataloged`` and ``image-deleted`` regrouped by ``gallery_id`` (Faust
+  ``group_by``, through the registry topic ``catalog.cataloged-by-gallery``),
+  so that table is co-partitioned with the stream that writes it.
 
 Every event goes through :meth:`StageRunner.process` (retries, dead letters).
 A table is written only after the handler's output was acknowledged by the
@@ -24,20 +26,24 @@ RocksDB through rocksdict, with a compacted changelog topic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 from faust.types import TableT
 
-from darkroom_catalog.galleries import GalleryState, apply_cataloged
-from darkroom_catalog.jobs import JOB_EVENTS, JobState, apply
+from darkroom_catalog.galleries import GalleryState, apply_cataloged, apply_image_deleted
+from darkroom_catalog.jobs import JOB_EVENTS, JobState, apply, apply_deleted
+from darkroom_catalog.metrics import REFRESH_S, JobGauges
 from darkroom_catalog.settings import CatalogSettings
 from darkroom_common.errors import PoisonEvent
 from darkroom_common.metrics import Metrics
 from darkroom_common.stage import Emit, StageRunner
-from darkroom_schemas import CatalogedV1
+from darkroom_schemas import CatalogedV1, ImageDeletedV1
 from darkroom_schemas.topics import stage
 
 STAGE = "catalog"
@@ -51,7 +57,7 @@ log = logging.getLogger(__name__)
 
 def _gallery_key(value: Any) -> str:
     # Undecodable values keep flowing (with an empty key) so the gallery agent dead-letters them.
-    return value.gallery_id if isinstance(value, CatalogedV1) else ""
+    return value.gallery_id if isinstance(value, CatalogedV1 | ImageDeletedV1) else ""
 
 
 def json_table(app: faust.App, name: str, partitions: int, help: str) -> TableT[str, Any]:
@@ -96,12 +102,43 @@ class Catalog:
         self.galleries = json_table(
             app, GALLERIES_TABLE, settings.topic_partitions, "GalleryState by gallery_id"
         )
+        self._watchers: dict[str, set[asyncio.Queue[JobState]]] = {}
         job_topics = [t for t in stage(STAGE).consumes if t != "cataloged"]
         self.inputs = app.topic(*(settings.topic(t) for t in job_topics))
         # A registry topic, created with the others before the worker starts.
         self.by_gallery = app.topic(settings.topic("catalog.cataloged-by-gallery"))
+        gallery_inputs = app.topic(settings.topic("cataloged"), settings.topic("image-deleted"))
         app.agent(self.inputs, name=f"{STAGE}.jobs")(self._jobs_agent)
-        app.agent(self.runner.topic("cataloged"), name=f"{STAGE}.galleries")(self._galleries_agent)
+        app.agent(gallery_inputs, name=f"{STAGE}.galleries")(self._galleries_agent)
+        self.gauges = JobGauges.for_registry()
+        app.timer(REFRESH_S)(self.refresh_gauges)
+
+    async def refresh_gauges(self) -> None:
+        """Recount the jobs of the partitions this worker holds (see :mod:`darkroom_catalog.metrics`)."""
+        jobs = [JobState.from_json(v) for v in list(self.jobs.values()) if v is not None]
+        self.gauges.update(jobs, datetime.now(UTC))
+
+    @contextlib.contextmanager
+    def watch(self, image_id: str) -> Iterator[asyncio.Queue[JobState]]:
+        """Yield a queue that receives every new state of the job of ``image_id``, in order.
+
+        Only writes made by this worker's jobs agent arrive (the partition must
+        be local); register before reading the current state so no change is missed.
+        """
+        queue: asyncio.Queue[JobState] = asyncio.Queue()
+        self._watchers.setdefault(image_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            watchers = self._watchers.get(image_id, set())
+            watchers.discard(queue)
+            if not watchers:
+                self._watchers.pop(image_id, None)
+
+    def _store_job(self, job: JobState) -> None:
+        self.jobs[job.image_id] = job.to_json()
+        for queue in self._watchers.get(job.image_id, ()):
+            queue.put_nowait(job)
 
     def get_job(self, image_id: str) -> JobState | None:
         """Return the job of ``image_id`` held by this worker, or ``None``.
@@ -138,6 +175,10 @@ class Catalog:
 
         async def handle(value: Any) -> Sequence[Emit]:
             outcome.clear()
+            if isinstance(value, ImageDeletedV1):
+                if (deleted := apply_deleted(self.get_job(value.image_id), value)) is not None:
+                    outcome.append(deleted)
+                return []
             if not isinstance(value, JOB_EVENTS):
                 raise PoisonEvent(
                     f"{type(value).__name__} is not a job event", reason_code="unexpected_event"
@@ -153,12 +194,12 @@ class Catalog:
         ok = await self.runner.process(event, handle)
         if ok and outcome:
             job = outcome[0]
-            self.jobs[job.image_id] = job.to_json()
+            self._store_job(job)
             log.info("job %s", job.status, extra={"status": job.status, "attempt": job.attempts})
         return ok
 
     async def on_gallery_event(self, event: faust.types.EventT) -> bool:
-        """Upsert a complete job's image into its gallery (see :func:`apply_cataloged`).
+        """Apply a cataloged or image-deleted event to its gallery (see :mod:`.galleries`).
 
         Returns:
             ``False`` when the event went to the dead-letter topic, else ``True``.
@@ -167,12 +208,17 @@ class Catalog:
 
         async def handle(value: Any) -> Sequence[Emit]:
             outcome.clear()
-            if not isinstance(value, CatalogedV1):
+            current = self.get_gallery(getattr(value, "gallery_id", ""))
+            if isinstance(value, ImageDeletedV1):
+                new = apply_image_deleted(current, value)
+            elif isinstance(value, CatalogedV1):
+                new = apply_cataloged(current, value)
+            else:
                 raise PoisonEvent(
-                    f"{type(value).__name__} is not a cataloged event",
+                    f"{type(value).__name__} is not a cataloged or image-deleted event",
                     reason_code="unexpected_event",
                 )
-            if (new := apply_cataloged(self.get_gallery(value.gallery_id), value)) is not None:
+            if new is not None:
                 outcome.append(new)
             return []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import faust
 
 from darkroom_catalog.agents import Catalog
+from darkroom_catalog.api import CatalogApi
 from darkroom_catalog.settings import CatalogSettings
 from darkroom_common.faust_app import create_app
 
@@ -19,13 +20,23 @@ def app_id(settings: CatalogSettings) -> str:
     return f"{settings.topic_prefix}catalog"
 
 
-def build_catalog(settings: CatalogSettings, *, store: str = "rocksdb://") -> Catalog:
+def build_catalog(
+    settings: CatalogSettings, *, store: str = "rocksdb://", api: bool = True
+) -> Catalog:
     """Return the catalog stage (app, tables, agents, read helpers) for ``settings``.
 
-    ``store`` is the table store URL: RocksDB (rocksdict) by default.
+    ``store`` is the table store URL: RocksDB (rocksdict) by default. With
+    ``api`` the HTTP API (:class:`~darkroom_catalog.api.CatalogApi`) is
+    attached to the app's web server.
+
+    Raises:
+        ConfigurationError: the API keys file is unreadable or invalid.
     """
     app = create_app(app_id(settings), settings, store=store)
-    return Catalog(app, settings)
+    catalog = Catalog(app, settings)
+    if api:
+        CatalogApi(catalog)
+    return catalog
 
 
 def build_app(settings: CatalogSettings) -> faust.App:

@@ -6,6 +6,12 @@ failed job leaves what the gallery showed before untouched, and a replayed or
 re-sent cataloged event never adds an image twice. An image already shown from
 a job that completed later than the incoming one is kept (an old job's late
 event does not roll the image back).
+
+A failed job of an image the gallery does not show is kept in ``failed`` (with
+its reason) so the gallery page can show it and offer a retry; the image's
+later completion removes it from there. ``image-deleted`` removes the image
+from both and remembers its id in ``deleted``, so a cataloged event still in
+flight cannot bring it back.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from darkroom_schemas import CatalogedV1, ImageMetadata
+from darkroom_schemas import CatalogedV1, ImageDeletedV1, ImageMetadata
 
 
 class _State(BaseModel):
@@ -44,11 +50,28 @@ class GalleryImage(_State):
     completed_at: datetime
 
 
+class FailedJob(_State):
+    """The last failed job of an image the gallery does not show. Times UTC."""
+
+    filename: str | None = None
+    job_id: str
+    attempts: int = 1
+    reason_code: str | None = None
+    reason_message: str | None = None
+    completed_at: datetime
+
+
 class GalleryState(_State):
-    """A gallery: its images by ``image_id`` and how many there are."""
+    """A gallery: its images by ``image_id`` and how many there are.
+
+    ``failed`` holds failed jobs of images not shown; ``deleted`` the ids of
+    deleted images with when they were deleted.
+    """
 
     gallery_id: str
     images: dict[str, GalleryImage] = Field(default_factory=dict)
+    failed: dict[str, FailedJob] = Field(default_factory=dict)
+    deleted: dict[str, datetime] = Field(default_factory=dict)
     image_count: int = 0
     updated_at: datetime | None = None
 
@@ -92,12 +115,15 @@ def apply_cataloged(gallery: GalleryState | None, event: CatalogedV1) -> Gallery
         event: a cataloged event of that gallery.
 
     Returns:
-        The new gallery state, or ``None`` when nothing changes: the job
-        failed, the same entry is already there, or the image shows a job that
-        completed later.
+        The new gallery state, or ``None`` when nothing changes: the image was
+        deleted, the same entry is already there, or the image shows a job
+        that completed later. A failed job is recorded in ``failed`` unless
+        the gallery shows the image.
     """
-    if event.status != "complete":
+    if gallery is not None and event.image_id in gallery.deleted:
         return None
+    if event.status != "complete":
+        return _apply_failed(gallery, event)
     entry = image_of(event)
     current = gallery.images.get(event.image_id) if gallery is not None else None
     if current is not None and (current == entry or current.completed_at > entry.completed_at):
@@ -108,6 +134,52 @@ def apply_cataloged(gallery: GalleryState | None, event: CatalogedV1) -> Gallery
         else GalleryState(gallery_id=event.gallery_id)
     )
     new.images[event.image_id] = entry
+    new.failed.pop(event.image_id, None)
     new.image_count = len(new.images)
     new.updated_at = max(new.updated_at or entry.completed_at, entry.completed_at)
+    return new
+
+
+def _apply_failed(gallery: GalleryState | None, event: CatalogedV1) -> GalleryState | None:
+    if gallery is not None and event.image_id in gallery.images:
+        return None
+    entry = FailedJob(
+        filename=event.filename,
+        job_id=event.job_id,
+        attempts=event.attempts,
+        reason_code=event.reason_code,
+        reason_message=event.reason_message,
+        completed_at=event.completed_at,
+    )
+    current = gallery.failed.get(event.image_id) if gallery is not None else None
+    if current is not None and (current == entry or current.completed_at > entry.completed_at):
+        return None
+    new = (
+        gallery.model_copy(deep=True)
+        if gallery is not None
+        else GalleryState(gallery_id=event.gallery_id)
+    )
+    new.failed[event.image_id] = entry
+    return new
+
+
+def apply_image_deleted(gallery: GalleryState | None, event: ImageDeletedV1) -> GalleryState | None:
+    """Remove a deleted image from its gallery and remember it was deleted.
+
+    Returns:
+        The new gallery state, or ``None`` when the image was already deleted
+        (idempotent).
+    """
+    if gallery is not None and event.image_id in gallery.deleted:
+        return None
+    new = (
+        gallery.model_copy(deep=True)
+        if gallery is not None
+        else GalleryState(gallery_id=event.gallery_id)
+    )
+    new.images.pop(event.image_id, None)
+    new.failed.pop(event.image_id, None)
+    new.deleted[event.image_id] = event.occurred_at
+    new.image_count = len(new.images)
+    new.updated_at = max(new.updated_at or event.occurred_at, event.occurred_at)
     return new

@@ -7,6 +7,7 @@ A job is one upload of one image, kept in the ``jobs`` table under its
     queued | processing ──validated rejected / variant-done failed──▶ failed
     processing ──every variant done (and the upload accepted)──▶ complete
     failed ──an event of a higher attempt (a retry)──▶ queued (then that event applies)
+    any ──image-deleted──▶ (same status, ``deleted_at`` set; every later event is ignored)
 
 ``complete`` and ``failed`` never move otherwise, so late, duplicate and
 replayed events cannot regress them. Decisions this module makes (not fixed
@@ -25,7 +26,8 @@ by the event schemas):
   its type, creates the job from the ids it carries (status ``queued``) and is
   then applied to it, so a replay that starts mid-flow or a lost ``uploaded``
   still ends in a terminal state. Fields only ``uploaded`` carries (the file
-  name, the original's key) are filled in when it arrives later.
+  name, the original's key and size) are filled in when it arrives later, even
+  on a terminal job (without changing its status), since a retry needs them.
 * **Other job of the same image**: a later job (different ``job_id``, an
   event not older than the current job's ``created_at``) replaces the current
   one (a re-render); events of the jobs it replaced (the last
@@ -36,6 +38,9 @@ by the event schemas):
   order, and the gallery needs the metadata ``validated`` carries.
 * A ``done`` variant without object key, format, size or byte count cannot be
   shown; it counts as failed with reason ``variant_incomplete``.
+* **Deletion**: ``image-deleted`` marks the job deleted (``deleted_at``) and
+  nothing moves it afterwards; a delete for an image the catalog never saw
+  leaves a deleted tombstone, so late events of that image stay ignored.
 * Times are the events' ``occurred_at`` (no clock), so a replay rebuilds the
   same state and the same cataloged events, whose ``event_id`` is derived from
   (job, attempt, status) so a consumer can drop a re-sent one.
@@ -51,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from darkroom_schemas import (
     CatalogedV1,
+    ImageDeletedV1,
     ImageMetadata,
     ProbeInfo,
     UploadedV1,
@@ -69,6 +75,9 @@ JOB_EVENTS: tuple[type[JobEvent], ...] = (
     VariantRequestedV1,
     VariantDoneV1,
 )
+
+CommandEvent = JobEvent | ImageDeletedV1
+"""Every event the jobs agent applies: the job events and deletions."""
 
 JobStatus = Literal["queued", "processing", "complete", "failed"]
 TERMINAL: frozenset[str] = frozenset({"complete", "failed"})
@@ -141,6 +150,12 @@ class JobState(_State):
         default=None, description="The raster source rendered (the JPEG master for a RAW)."
     )
     original_key: str | None = None
+    size_bytes: int | None = Field(default=None, description="The original's size (bytes).")
+    content_type: str | None = None
+    profile: str | None = Field(default=None, description="The profile the upload asked for.")
+    deleted_at: datetime | None = Field(
+        default=None, description="When the image was deleted; a deleted job never changes."
+    )
     is_raw: bool = False
     derived_from: str | None = None
     metadata: ImageMetadata | None = None
@@ -179,6 +194,22 @@ class JobState(_State):
         }
 
 
+def apply_deleted(job: JobState | None, event: ImageDeletedV1) -> JobState | None:
+    """Mark the image's job deleted.
+
+    Returns:
+        The deleted job (a tombstone built from the event's ids when the
+        catalog had none), or ``None`` when the job was already deleted or the
+        event belongs to a job the current one replaced (idempotent).
+    """
+    if job is not None and (job.deleted_at is not None or event.job_id in job.superseded_job_ids):
+        return None
+    new = job.model_copy(deep=True) if job is not None else _new_job(event)
+    new.deleted_at = event.occurred_at
+    new.updated_at = max(new.updated_at, event.occurred_at)
+    return new
+
+
 def apply(job: JobState | None, event: JobEvent) -> tuple[JobState, list[CatalogedV1]]:
     """Apply one event to the job of its image.
 
@@ -197,6 +228,8 @@ def apply(job: JobState | None, event: JobEvent) -> tuple[JobState, list[Catalog
     """
     if not isinstance(event, JOB_EVENTS):
         raise TypeError(f"{type(event).__name__} is not a job event")
+    if job is not None and job.deleted_at is not None:
+        return job, []
     if job is None:
         new = _new_job(event)
     elif event.job_id != job.job_id:
@@ -208,6 +241,14 @@ def apply(job: JobState | None, event: JobEvent) -> tuple[JobState, list[Catalog
         if str(event.event_id) in job.recent_event_ids or event.attempt < job.attempts:
             return job, []
         if job.terminal and not _is_retry(job, event):
+            if isinstance(event, UploadedV1) and job.size_bytes is None:
+                # A late uploaded still brings what a retry needs (key, name, size).
+                filled = job.model_copy(deep=True)
+                filled.recent_event_ids = [*filled.recent_event_ids, str(event.event_id)][
+                    -RECENT_EVENT_IDS:
+                ]
+                _on_uploaded(filled, event)
+                return filled, []
             return job, []
         new = job.model_copy(deep=True)
         if event.attempt > new.attempts:
@@ -277,13 +318,13 @@ def summaries(job: JobState) -> list[VariantSummary]:
     ]
 
 
-def _new_job(event: JobEvent) -> JobState:
+def _new_job(event: CommandEvent) -> JobState:
     return JobState(
         job_id=event.job_id,
         image_id=event.image_id,
         gallery_id=event.gallery_id,
         correlation_id=event.correlation_id,
-        attempts=event.attempt,
+        attempts=getattr(event, "attempt", 1),
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
     )
@@ -321,6 +362,9 @@ def _fail(job: JobState, code: str, message: str | None, at: datetime) -> None:
 def _on_uploaded(job: JobState, event: UploadedV1) -> None:
     job.filename = event.filename
     job.original_key = event.object_key
+    job.size_bytes = event.size_bytes
+    job.content_type = event.content_type
+    job.profile = event.profile
     job.created_at = min(job.created_at, event.occurred_at)
 
 
@@ -342,6 +386,8 @@ def _on_validated(job: JobState, event: ValidatedV1) -> None:
         job.metadata = event.metadata
     if event.probe is not None and (job.probe is None or not event.derived_from):
         job.probe = event.probe
+    if event.provider_job_id:
+        job.provider_job_id = event.provider_job_id
     if event.accepted:
         job.accepted = True
         _start_processing(job)

@@ -1,5 +1,9 @@
 """The raw-provider handler: a validated RAW in, a validated JPEG master out.
 
+:class:`DevelopHandler` picks the provider by the gallery's
+``processing_provider`` (``local``: :class:`LocalProvider`, rawpy/LibRaw here;
+``imagen``: the external provider of :mod:`darkroom_raw_provider.imagen`).
+
 The master is stored under a deterministic key and re-enters the flow as a
 second ``validated`` event whose ``derived_from`` names the RAW original, so the
 variants planner renders it like any raster upload, while the job keeps the
@@ -12,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
-from darkroom_common.errors import ObjectNotFound
+from darkroom_common.errors import BrokerUnavailable, ObjectNotFound
 from darkroom_common.objects import download, master_key
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.raw import develop
+from darkroom_raw_provider.providers import RawProvider, derived_fields, pick, rejection
 from darkroom_raw_provider.settings import RawProviderSettings
-from darkroom_schemas import ProbeInfo, ValidatedV1
+from darkroom_schemas import GallerySettingsV1, ProbeInfo, ValidatedV1
 
 
 def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
@@ -50,28 +57,16 @@ async def develop_raw(
     Raises:
         StorageUnavailable: the object store failed (retriable).
     """
-    base = {
-        "job_id": event.job_id,
-        "gallery_id": event.gallery_id,
-        "image_id": event.image_id,
-        "correlation_id": event.correlation_id,
-        "attempt": event.attempt,
-        "filename": event.filename,
-        "profile": event.profile,
-        "metadata": event.metadata,
-        "derived_from": event.object_key,
-    }
+    base = derived_fields(event)
     with tempfile.TemporaryDirectory(prefix="darkroom-raw-", dir=settings.work_dir) as tmp:
         path = Path(tmp) / f"original.{event.probe.format if event.probe else 'raw'}"
         try:
             await download(store, event.object_key, path)
         except ObjectNotFound:
-            return ValidatedV1(
-                **base,
-                accepted=False,
-                object_key=event.object_key,
-                reason_code="missing_original",
-                reason_message=f"The RAW original {event.object_key!r} is no longer in the object store.",
+            return rejection(
+                event,
+                "missing_original",
+                f"The RAW original {event.object_key!r} is no longer in the object store.",
             )
         result = await asyncio.to_thread(
             develop,
@@ -83,13 +78,7 @@ async def develop_raw(
             quality=settings.master_quality,
         )
     if isinstance(result, Failure):
-        return ValidatedV1(
-            **base,
-            accepted=False,
-            object_key=event.object_key,
-            reason_code=result.reason.value,
-            reason_message=result.message,
-        )
+        return rejection(event, result.reason.value, result.message)
     key = master_key(event.gallery_id, event.image_id)
     await store.put(
         key,
@@ -118,3 +107,86 @@ async def develop_raw(
             orientation=1,
         ),
     )
+
+
+class LocalProvider:
+    """The ``local`` provider: :func:`develop_raw` in this process (rawpy/LibRaw).
+
+    Args:
+        store: where originals are read and masters written.
+        settings: the development policy and bounds.
+    """
+
+    name = "local"
+
+    def __init__(self, store: ObjectStore, settings: RawProviderSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def develop(self, event: ValidatedV1) -> ValidatedV1:
+        """See :func:`develop_raw`."""
+        return await develop_raw(event, store=self.store, settings=self.settings)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class GalleryLookup(Protocol):
+    """Where gallery settings come from (a :class:`~darkroom_common.gallery_settings.GallerySettingsCache`)."""
+
+    def get(self, gallery_id: str) -> GallerySettingsV1:
+        """Return the gallery's settings (the defaults when it has none)."""
+        ...
+
+    async def ready(self, timeout_s: float | None = None) -> None:
+        """Wait until the settings were read; ``TimeoutError`` after ``timeout_s``."""
+        ...
+
+
+class DevelopHandler:
+    """The stage's handler for ``validated``: develops accepted RAW originals with the gallery's provider.
+
+    Args:
+        providers: by ``processing_provider`` name (``local``, ``imagen``).
+        galleries: the gallery settings.
+        wait_s: how long to wait for the gallery settings to be read.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, RawProvider],
+        galleries: GalleryLookup,
+        *,
+        wait_s: float = 30.0,
+    ) -> None:
+        self.providers = providers
+        self.galleries = galleries
+        self.wait_s = wait_s
+
+    async def __call__(self, event: object) -> list[ValidatedV1]:
+        """Return the master's ``validated`` (or the rejection) for a RAW original; ``[]`` otherwise.
+
+        Raises:
+            BrokerUnavailable: the gallery settings could not be read in time (retriable).
+            StorageUnavailable, ProviderUnavailable: transient trouble of the provider (retriable).
+        """
+        if not isinstance(event, ValidatedV1) or not wants(event):
+            return []
+        try:
+            await self.galleries.ready(self.wait_s)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"the gallery-settings topic was not read within {self.wait_s:g} s"
+            ) from exc
+        gallery = self.galleries.get(event.gallery_id)
+        provider = pick(self.providers, gallery)
+        if provider is None:
+            return [
+                rejection(
+                    event,
+                    "provider_not_configured",
+                    f"Gallery {event.gallery_id!r} asks for the {gallery.processing_provider!r} "
+                    "RAW provider, which this deployment has not set up.",
+                )
+            ]
+        return [await provider.develop(event)]

@@ -6,43 +6,95 @@ with no configuration change. The render agent takes the requests waiting in
 its partitions together (``take_events``) and groups them by source, so one
 decode serves all variants of an image while each request is still retried and
 reported on its own; offsets are committed only after the batch is handled.
+The planner takes a gallery's profile from the gallery-settings cache when the
+event names none. A third agent honours ``image-deleted``: every object under
+``variants/<gallery>/<image>/`` is removed.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
 from faust.types import StreamT
 
+from darkroom_common.errors import BrokerUnavailable
+from darkroom_common.gallery_settings import GallerySettingsCache, cache_for
 from darkroom_common.stage import Emit, SourceRef, StageRunner
 from darkroom_common.storage import ObjectStore, open_store
-from darkroom_schemas import ValidatedV1, VariantDoneV1, VariantRequestedV1
+from darkroom_schemas import ImageDeletedV1, ValidatedV1, VariantDoneV1, VariantRequestedV1
+from darkroom_variants.deletes import delete_variants
 from darkroom_variants.planner import plan, plannable
 from darkroom_variants.settings import VariantsSettings
 from darkroom_variants.worker import Renderer, group_by_source
 
+log = logging.getLogger(__name__)
+
+
+async def plan_event(
+    event: Any, settings: VariantsSettings, galleries: GallerySettingsCache
+) -> list[Emit]:
+    """The planner's handler: a plannable ``validated`` → its requests (or a failed ``variant-done``).
+
+    The gallery's ``profile`` setting applies when the event names no profile.
+
+    Raises:
+        BrokerUnavailable: the gallery settings were not read in time (retriable).
+    """
+    if not isinstance(event, ValidatedV1) or not plannable(event):
+        return []
+    gallery_profile = None
+    if event.profile is None:
+        try:
+            await galleries.ready(settings.gallery_settings_wait_s)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"the gallery-settings topic was not read within {settings.gallery_settings_wait_s:g} s"
+            ) from exc
+        gallery_profile = galleries.get(event.gallery_id).profile
+    planned = plan(
+        event,
+        default_profile=settings.default_profile,
+        profiles_dir=settings.profiles_dir,
+        gallery_profile=gallery_profile,
+    )
+    if isinstance(planned, VariantDoneV1):
+        return [Emit("variant-done", planned)]
+    return [Emit("variant-requested", r) for r in planned]
+
 
 def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None = None) -> None:
-    """Attach the planner and render agents to ``app``."""
+    """Attach the planner, render and delete agents (and the gallery-settings follower) to ``app``."""
     runner = StageRunner(app, settings, "variants")
     executor = ThreadPoolExecutor(settings.render_threads, thread_name_prefix="render")
+    galleries = cache_for(app, settings)
 
     @app.agent(app.topic(settings.topic("validated")), name="planner")
     async def planner(stream: StreamT[Any]) -> None:
         async def handle(event: Any) -> list[Emit]:
-            if not isinstance(event, ValidatedV1) or not plannable(event):
-                return []
-            planned = plan(
-                event, default_profile=settings.default_profile, profiles_dir=settings.profiles_dir
-            )
-            if isinstance(planned, VariantDoneV1):
-                return [Emit("variant-done", planned)]
-            return [Emit("variant-requested", r) for r in planned]
+            return await plan_event(event, settings, galleries)
 
         async for event in stream.events():
             await runner.process(event, handle)
+
+    @app.agent(app.topic(settings.topic("image-deleted")), name="delete")
+    async def delete_agent(stream: StreamT[Any]) -> None:
+        objects = store or open_store(settings.storage)
+
+        async def handle(event: Any) -> list[Emit]:
+            if isinstance(event, ImageDeletedV1):
+                removed = await delete_variants(event, objects)
+                log.info("deleted the image's variants", extra={"objects": removed})
+            return []
+
+        try:
+            async for event in stream.events():
+                await runner.process(event, handle)
+        finally:
+            if store is None:
+                await objects.close()
 
     @app.agent(app.topic(settings.topic("variant-requested")), name="render")
     async def render_agent(stream: StreamT[Any]) -> None:

@@ -2,7 +2,9 @@
 
 A RAW original is not planned (raw-provider develops it and its JPEG master
 comes back as a ``validated`` event with ``derived_from``, which is planned).
-An unknown profile fails the job with ``unknown_profile`` through a failed
+The profile is, first to last: the one the ``validated`` event names (ingest
+may fill it in), the gallery's ``profile`` setting, the service's default. An
+unknown profile fails the job with ``unknown_profile`` through a failed
 ``variant-done`` for the pseudo-variant ``_plan``.
 """
 
@@ -43,9 +45,17 @@ def resolve_profile(name: str, profiles_dir: Path | None) -> Profile:
 
 
 def plan(
-    event: ValidatedV1, *, default_profile: str, profiles_dir: Path | None = None
+    event: ValidatedV1,
+    *,
+    default_profile: str,
+    profiles_dir: Path | None = None,
+    gallery_profile: str | None = None,
 ) -> list[VariantRequestedV1] | VariantDoneV1:
-    """Return the variant requests for ``event``, or a failed ``variant-done`` for a bad profile."""
+    """Return the variant requests for ``event``, or a failed ``variant-done`` for a bad profile.
+
+    The profile is ``event.profile``, else ``gallery_profile`` (the gallery's
+    setting), else ``default_profile``.
+    """
     ids = {
         "job_id": event.job_id,
         "gallery_id": event.gallery_id,
@@ -53,7 +63,7 @@ def plan(
         "correlation_id": event.correlation_id,
         "attempt": event.attempt,
     }
-    name = event.profile or default_profile
+    name = event.profile or gallery_profile or default_profile
     try:
         profile = resolve_profile(name, profiles_dir)
     except ProfileError as exc:

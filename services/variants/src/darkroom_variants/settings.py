@@ -35,3 +35,9 @@ class VariantsSettings(DarkroomSettings):
     background: str = Field(default="#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
     max_pixels: int = Field(default=200_000_000, ge=1)
     work_dir: str | None = None
+    gallery_settings_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long an event waits for the gallery-settings topic to be read "
+        "before it is retried.",
+    )

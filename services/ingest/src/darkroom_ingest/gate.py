@@ -1,0 +1,219 @@
+"""What ingest does with each event of a gallery: validate, hold, release, forget.
+
+Every event reaching :class:`IngestHandler` comes from the by-gallery
+repartition, so one worker sees all of a gallery's uploads, deletes and
+terminal jobs, in order, and owns its state:
+
+* **manual mode** (gallery setting ``processing_mode="manual"``): an upload is
+  validated as usual; a rejection is sent at once (the job fails with its
+  reason), an acceptance is *held* — its ``validated`` event is kept in the
+  ``held`` table, keyed by image_id — until an ``uploaded`` event with
+  ``source="start"`` (from the catalog API) releases it. A start for an image
+  with no held verdict (already released, or never held) validates the
+  original again, so a start is never lost. Retries (``source="retry"``) are
+  not held: someone already asked for them.
+* **max_concurrent_jobs**: the image ids released and not yet ``cataloged``
+  are the gallery's ``active`` list; a verdict that would exceed the bound
+  waits in the gallery's ``queued`` list (FIFO) and is released when a
+  ``cataloged`` event (complete or failed) or a delete frees a slot. Ids, not
+  counters, so a redelivered event never counts twice. Jobs released while the
+  gallery had no bound are not counted when a bound is set later.
+* **profile**: the gallery's profile fills ``ValidatedV1.profile`` when the
+  upload names none.
+* **image-deleted**: the image's content hash is forgotten (the same bytes can
+  be uploaded again) and the gallery's count decremented, its held/queued/active
+  entries dropped, and every object under ``originals/<gallery>/<image>/``
+  deleted. Idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from darkroom_common.errors import TransientError
+from darkroom_common.stage import Emit
+from darkroom_common.storage import ObjectStore, join_key
+from darkroom_ingest.settings import IngestSettings
+from darkroom_ingest.validate import GalleryIndex, validate_upload
+from darkroom_schemas import (
+    CatalogedV1,
+    GallerySettingsV1,
+    ImageDeletedV1,
+    UploadedV1,
+    ValidatedV1,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_HELD_SOURCES = frozenset({"start", "retry"})
+"""Upload sources that manual mode never holds."""
+
+
+class GalleryIndexWithDelete(GalleryIndex, Protocol):
+    """A :class:`GalleryIndex` that can also forget an image."""
+
+    def remove(self, gallery_id: str, image_id: str) -> bool:
+        """Forget ``image_id``'s bytes and decrement the count; return whether it was known."""
+
+
+class GallerySettingsSource(Protocol):
+    """Where gallery settings come from (:class:`~darkroom_common.gallery_settings.GallerySettingsCache`)."""
+
+    def get(self, gallery_id: str) -> GallerySettingsV1:
+        """Return the gallery's settings (defaults when unset)."""
+
+    async def ready(self, timeout_s: float | None = None) -> None:
+        """Wait until the settings topic was read to its end."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateState:
+    """The handler's tables (Faust tables in production, dicts in tests).
+
+    Attributes:
+        held: image_id → held ``validated`` event (JSON dict), manual mode.
+        queued: gallery_id → list of ``validated`` events (JSON dicts) waiting for a slot.
+        active: gallery_id → list of image ids released and not yet cataloged.
+
+    Values are replaced, never mutated in place (a Faust table records an
+    assignment in its changelog, not a mutation).
+    """
+
+    held: MutableMapping[Any, Any]
+    queued: MutableMapping[Any, Any]
+    active: MutableMapping[Any, Any]
+
+
+class IngestHandler:
+    """The ingest stage's handler for every event of the by-gallery topic.
+
+    Args:
+        store: where originals are.
+        index: content hashes and image counts per gallery.
+        state: held, queued and active jobs.
+        galleries: the gallery settings.
+        settings: limits and policy.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        index: GalleryIndexWithDelete,
+        state: GateState,
+        galleries: GallerySettingsSource,
+        settings: IngestSettings,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.state = state
+        self.galleries = galleries
+        self.settings = settings
+
+    async def __call__(self, event: Any) -> list[Emit]:
+        """Handle one event; return the ``validated`` events to send.
+
+        Raises:
+            TypeError: not an UploadedV1, ImageDeletedV1 or CatalogedV1 (dead-lettered).
+            TransientError: the gallery settings could not be read in time (retried).
+            StorageUnavailable: the object store failed (retried).
+        """
+        if not isinstance(event, UploadedV1 | ImageDeletedV1 | CatalogedV1):
+            raise TypeError(f"ingest cannot handle {type(event).__name__} events")
+        try:
+            await self.galleries.ready(self.settings.gallery_settings_wait_s)
+        except TimeoutError as exc:
+            raise TransientError(
+                "the gallery settings were not read in time", reason_code="settings_unavailable"
+            ) from exc
+        gallery = self.galleries.get(event.gallery_id)
+        if isinstance(event, UploadedV1):
+            emits = await self.on_upload(event, gallery)
+        elif isinstance(event, ImageDeletedV1):
+            emits = await self.on_delete(event)
+        else:
+            self._drop(self.state.active, event.gallery_id, event.image_id)
+            emits = []
+        return emits + self.drain(gallery)
+
+    async def on_upload(self, upload: UploadedV1, gallery: GallerySettingsV1) -> list[Emit]:
+        """Validate (or take the held verdict of a start); hold, queue or release it."""
+        if upload.source == "start" and (held := self.state.held.get(upload.image_id)):
+            del self.state.held[upload.image_id]
+            return self.release(ValidatedV1.model_validate(held), gallery)
+        verdict = await validate_upload(
+            upload, store=self.store, index=self.index, settings=self.settings
+        )
+        if not verdict.accepted:
+            return [Emit("validated", self.fill(verdict, gallery))]
+        if gallery.processing_mode == "manual" and upload.source not in NOT_HELD_SOURCES:
+            self.state.held[upload.image_id] = verdict.model_dump(mode="json")
+            log.info("held until started (manual mode)")
+            return []
+        return self.release(verdict, gallery)
+
+    def release(self, verdict: ValidatedV1, gallery: GallerySettingsV1) -> list[Emit]:
+        """Send ``verdict`` now, or queue it when the gallery is at ``max_concurrent_jobs``."""
+        limit = gallery.max_concurrent_jobs
+        if limit is None:
+            return [Emit("validated", self.fill(verdict, gallery))]
+        active = list(self.state.active.get(verdict.gallery_id) or [])
+        if verdict.image_id in active or len(active) < limit:
+            if verdict.image_id not in active:
+                self.state.active[verdict.gallery_id] = [*active, verdict.image_id]
+            return [Emit("validated", self.fill(verdict, gallery))]
+        queued = list(self.state.queued.get(verdict.gallery_id) or [])
+        queued = [q for q in queued if q.get("image_id") != verdict.image_id]
+        self.state.queued[verdict.gallery_id] = [*queued, verdict.model_dump(mode="json")]
+        log.info("queued: the gallery is at its concurrency bound", extra={"limit": limit})
+        return []
+
+    def drain(self, gallery: GallerySettingsV1) -> list[Emit]:
+        """Release queued verdicts of the gallery while it has free slots."""
+        queued = list(self.state.queued.get(gallery.gallery_id) or [])
+        if not queued:
+            return []
+        limit = gallery.max_concurrent_jobs
+        active = list(self.state.active.get(gallery.gallery_id) or [])
+        emits = []
+        while queued and (limit is None or len(active) < limit):
+            verdict = ValidatedV1.model_validate(queued.pop(0))
+            if limit is not None:
+                active.append(verdict.image_id)
+            emits.append(Emit("validated", self.fill(verdict, gallery)))
+        self.state.queued[gallery.gallery_id] = queued
+        self.state.active[gallery.gallery_id] = active
+        return emits
+
+    async def on_delete(self, event: ImageDeletedV1) -> list[Emit]:
+        """Forget the image and delete its originals (idempotent)."""
+        known = self.index.remove(event.gallery_id, event.image_id)
+        if self.state.held.get(event.image_id) is not None:
+            del self.state.held[event.image_id]
+        queued = list(self.state.queued.get(event.gallery_id) or [])
+        if any(q.get("image_id") == event.image_id for q in queued):
+            self.state.queued[event.gallery_id] = [
+                q for q in queued if q.get("image_id") != event.image_id
+            ]
+        self._drop(self.state.active, event.gallery_id, event.image_id)
+        prefix = join_key("originals", event.gallery_id, event.image_id) + "/"
+        keys = [info.key async for info in self.store.list(prefix)]
+        await asyncio.gather(*(self.store.delete(k) for k in keys))
+        log.info("image deleted", extra={"originals": len(keys), "was_indexed": known})
+        return []
+
+    @staticmethod
+    def _drop(table: MutableMapping[Any, Any], gallery_id: str, image_id: str) -> None:
+        ids = list(table.get(gallery_id) or [])
+        if image_id in ids:
+            table[gallery_id] = [i for i in ids if i != image_id]
+
+    @staticmethod
+    def fill(verdict: ValidatedV1, gallery: GallerySettingsV1) -> ValidatedV1:
+        """Return ``verdict`` with the gallery's profile when the upload named none."""
+        if verdict.profile is None and gallery.profile is not None:
+            return verdict.model_copy(update={"profile": gallery.profile})
+        return verdict

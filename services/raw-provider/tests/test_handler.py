@@ -1,0 +1,124 @@
+"""The stage's handler picks the provider by the gallery's settings, read from the real topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+
+from darkroom_common.errors import BrokerUnavailable
+from darkroom_common.gallery_settings import GallerySettingsCache, publish_gallery_settings
+from darkroom_common.service import missing_handlers
+from darkroom_common.storage import FilesystemStore
+from darkroom_common.topics import create_topics, layouts
+from darkroom_raw_provider.app import build_app
+from darkroom_raw_provider.develop import DevelopHandler, LocalProvider
+from darkroom_raw_provider.imagen import ImagenProvider
+from darkroom_raw_provider.settings import ImagenSettings, RawProviderSettings
+from darkroom_schemas import GallerySettingsV1, ProbeInfo, ValidatedV1
+from darkroom_schemas.topics import TOPICS, stage
+
+pytestmark = [pytest.mark.kafka]
+API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"
+
+
+def raw_event(gallery: str, image: str, key: str, **over) -> ValidatedV1:
+    fields = {
+        "job_id": image, "gallery_id": gallery, "image_id": image, "correlation_id": "c1",
+        "accepted": True, "object_key": key, "filename": key.rsplit("/", 1)[1],
+        "sha256": "0" * 64, "is_raw": True,
+        "probe": ProbeInfo(format="dng", mime_type="image/x-adobe-dng", width=1072,
+                           height=960, pixels=1072 * 960),
+    }  # fmt: skip
+    return ValidatedV1(**{**fields, **over})
+
+
+@contextlib.asynccontextmanager
+async def gallery_settings(bootstrap: str, *events: GallerySettingsV1):
+    """A fresh gallery-settings topic holding ``events``, mirrored by a running cache."""
+    prefix = f"rp{uuid.uuid4().hex[:8]}."
+    await create_topics(bootstrap, layouts(prefix, 1, specs=[TOPICS["gallery-settings"]]))
+    topic = f"{prefix}gallery-settings"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await publish_gallery_settings(producer, topic, event)
+    finally:
+        await producer.stop()
+    cache = GallerySettingsCache(bootstrap, topic)
+    task = asyncio.create_task(cache.run())
+    try:
+        yield cache
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_local(
+    kafka_bootstrap, imagen, corpus, tmp_path
+):
+    store = FilesystemStore(tmp_path / "store")
+    data = (corpus / "raw" / "dng_lg-h815_skia_sample_1mp.dng").read_bytes()
+    for gallery in ("gi", "gl"):
+        await store.put(f"originals/{gallery}/i1/sample.dng", data)
+    settings = RawProviderSettings(work_dir=str(tmp_path))
+    imagen_settings = ImagenSettings(
+        base_url=f"{imagen.base_url}/v1", api_key=SecretStr(API_KEY), poll_initial_s=0.01
+    )
+    providers = {
+        "local": LocalProvider(store, settings),
+        "imagen": ImagenProvider(store, imagen_settings),
+    }
+    async with gallery_settings(
+        kafka_bootstrap,
+        GallerySettingsV1(gallery_id="gi", processing_provider="imagen"),
+        GallerySettingsV1(gallery_id="gl", processing_provider="local"),
+    ) as cache:
+        handler = DevelopHandler(providers, cache, wait_s=30)
+
+        [external] = await handler(raw_event("gi", "i1", "originals/gi/i1/sample.dng"))
+        assert external.accepted, external.reason_message
+        [project] = imagen.uploads
+        assert external.provider_job_id == project
+        assert external.derived_from == "originals/gi/i1/sample.dng"
+        assert await store.get_bytes("masters/gi/i1/master.jpg") == imagen.developed
+
+        [local] = await handler(raw_event("gl", "i1", "originals/gl/i1/sample.dng"))
+        assert local.accepted, local.reason_message
+        assert local.provider_job_id is None
+        assert len(imagen.uploads) == 1  # the local gallery never reached the provider
+        assert await store.get_bytes("masters/gl/i1/master.jpg") != imagen.developed
+
+        # A master (derived_from set) or a raster upload is not developed again.
+        assert await handler(external) == []
+        assert await handler(raw_event("gi", "i2", "k/x.jpg", is_raw=False)) == []
+
+        # A gallery asking for a provider this deployment lacks fails its job, clearly.
+        bare = DevelopHandler({"local": providers["local"]}, cache, wait_s=30)
+        [refused] = await bare(raw_event("gi", "i1", "originals/gi/i1/sample.dng"))
+        assert (refused.accepted, refused.reason_code) == (False, "provider_not_configured")
+    await providers["imagen"].aclose()
+
+
+async def test_unread_gallery_settings_are_a_retriable_error(tmp_path):
+    store = FilesystemStore(tmp_path / "store")
+    never_started = GallerySettingsCache("127.0.0.1:9", "nowhere.gallery-settings")
+    handler = DevelopHandler(
+        {"local": LocalProvider(store, RawProviderSettings())}, never_started, wait_s=0.1
+    )
+    with pytest.raises(BrokerUnavailable) as info:
+        await handler(raw_event("g1", "i1", "originals/g1/i1/sample.dng"))
+    assert info.value.retriable
+
+
+def test_every_consumed_topic_has_an_agent(tmp_path):
+    settings = RawProviderSettings(topic_prefix="wired.", data_dir=tmp_path)
+    app = build_app(settings)
+    assert "image-deleted" in stage("raw-provider").consumes
+    assert missing_handlers(app, "raw-provider", settings) == []
