@@ -16,22 +16,31 @@ CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared"
 PARTITIONS = 4
 
 
-def start_pipeline(bootstrap: str, root: Path) -> LocalPipeline:
-    """Start a pipeline on a fresh topic prefix with fast retries."""
+def start_pipeline(
+    bootstrap: str, root: Path, *, env: dict[str, str] | None = None
+) -> LocalPipeline:
+    """Start a pipeline on a fresh topic prefix with fast retries (plus ``env`` settings)."""
     return start_local_pipeline(
         bootstrap,
         f"e2e{uuid.uuid4().hex[:8]}.",
         root,
         partitions=PARTITIONS,
-        env={"DARKROOM_RETRY_BASE_DELAY_S": "0.05"},
+        env={"DARKROOM_RETRY_BASE_DELAY_S": "0.05", **(env or {})},
     )
 
 
 def run_files(
-    pipeline: LocalPipeline, paths: list[Path], *, gallery: str, timeout_s: float = 240
+    pipeline: LocalPipeline,
+    paths: list[Path],
+    *,
+    gallery: str,
+    timeout_s: float = 240,
+    profile: str | None = None,
 ) -> dict[str, tuple[UploadedV1, JobEnd]]:
     """Upload ``paths`` to ``gallery`` and return each job's end by file name (all must end)."""
-    results = asyncio.run(pipeline.run(paths, gallery=gallery, timeout_s=timeout_s))
+    results = asyncio.run(
+        pipeline.run(paths, gallery=gallery, timeout_s=timeout_s, profile=profile)
+    )
     missing = [u.filename for u, end in results if end is None]
     assert not missing, f"no outcome within {timeout_s} s for {missing}"
     return {u.filename: (u, end) for u, end in results if end is not None}

@@ -83,6 +83,10 @@ VALIDATED = TopicSpec("validated", schemas=(ValidatedV1,), retention_ms=30 * DAY
 VARIANT_REQUESTED = TopicSpec("variant-requested", schemas=(VariantRequestedV1,))
 VARIANT_DONE = TopicSpec("variant-done", schemas=(VariantDoneV1,))
 CATALOGED = TopicSpec("cataloged", schemas=(CatalogedV1,), retention_ms=30 * DAY_MS)
+REPLAY_VALIDATED = TopicSpec("replay.validated", schemas=(ValidatedV1,))
+"""The replay lane: validated images to plan again (``darkroom replay``), apart from live uploads."""
+REPLAY_VARIANT_REQUESTED = TopicSpec("replay.variant-requested", schemas=(VariantRequestedV1,))
+"""Variant requests of the replay lane; rendered only while live requests leave the workers idle."""
 IMAGE_DELETED = TopicSpec("image-deleted", schemas=(ImageDeletedV1,), retention_ms=30 * DAY_MS)
 """Delete requests; every stage removes what it holds of the image."""
 GALLERY_SETTINGS = TopicSpec(
@@ -126,8 +130,14 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "variants",
-        consumes=("validated", "variant-requested", "image-deleted"),
-        produces=("variant-requested", "variant-done"),
+        consumes=(
+            "validated",
+            "variant-requested",
+            "image-deleted",
+            "replay.validated",
+            "replay.variant-requested",
+        ),
+        produces=("variant-requested", "variant-done", "replay.variant-requested"),
         tables=("gallery-settings",),
     ),
     Stage(
@@ -139,6 +149,8 @@ STAGES: tuple[Stage, ...] = (
             "variant-done",
             "cataloged",
             "image-deleted",
+            "replay.validated",
+            "replay.variant-requested",
         ),
         produces=("cataloged", "uploaded", "image-deleted", "gallery-settings"),
         internal=("catalog.cataloged-by-gallery",),
@@ -157,6 +169,8 @@ TOPICS: dict[str, TopicSpec] = {
         VARIANT_REQUESTED,
         VARIANT_DONE,
         CATALOGED,
+        REPLAY_VALIDATED,
+        REPLAY_VARIANT_REQUESTED,
         IMAGE_DELETED,
         GALLERY_SETTINGS,
         UPLOADED_BY_GALLERY,

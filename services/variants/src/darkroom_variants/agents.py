@@ -13,7 +13,11 @@ event names none. A third agent honours ``image-deleted``: every object under
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +32,7 @@ from darkroom_schemas import ImageDeletedV1, ValidatedV1, VariantDoneV1, Variant
 from darkroom_variants.deletes import delete_variants
 from darkroom_variants.planner import plan, plannable
 from darkroom_variants.settings import VariantsSettings
-from darkroom_variants.worker import Renderer, group_by_source
+from darkroom_variants.worker import Renderer, group_by_source, reuse
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,8 @@ def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None
             if store is None:
                 await objects.close()
 
+    gate = LiveFirst(quiet_s=settings.replay_quiet_s)
+
     @app.agent(app.topic(settings.topic("variant-requested")), name="render")
     async def render_agent(stream: StreamT[Any]) -> None:
         objects = store or open_store(settings.storage)
@@ -105,10 +111,101 @@ def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None
                 settings.batch_max, within=settings.batch_window_s
             )
             async for events in batches:
-                await handle_batch(runner, renderer, events)
+                with gate.live():
+                    await handle_batch(runner, renderer, events)
         finally:
             if store is None:
                 await objects.close()
+
+    @app.agent(app.topic(settings.topic("replay.validated")), name="replay-planner")
+    async def replay_planner(stream: StreamT[Any]) -> None:
+        async def handle(event: Any) -> list[Emit]:
+            return plan_replay(await plan_event(event, settings, galleries))
+
+        async for event in stream.events():
+            await runner.process(event, handle)
+
+    @app.agent(app.topic(settings.topic("replay.variant-requested")), name="replay-render")
+    async def replay_render(stream: StreamT[Any]) -> None:
+        objects = store or open_store(settings.storage)
+        renderer = Renderer(objects, settings, executor)
+        try:
+            batches = stream.take_events(  # type: ignore[attr-defined]
+                settings.replay_batch_max, within=settings.batch_window_s
+            )
+            async for events in batches:
+                await gate.wait_idle()
+                await handle_replay_batch(runner, renderer, events)
+        finally:
+            if store is None:
+                await objects.close()
+
+
+def plan_replay(planned: list[Emit]) -> list[Emit]:
+    """Route a replayed image's variant requests to the replay lane (other emits unchanged)."""
+    return [
+        Emit("replay.variant-requested", e.value) if e.topic == "variant-requested" else e
+        for e in planned
+    ]
+
+
+async def handle_replay_batch(runner: StageRunner, renderer: Renderer, events: list[Any]) -> None:
+    """Handle replay-lane requests: reuse what is already rendered, render the rest.
+
+    A request whose deterministic key (image, variant, spec hash) already holds
+    an object is answered ``done`` from it at once; so adding one variant to a
+    profile renders only that variant.
+    """
+    fresh = []
+    for event in events:
+        request = event.value
+        done = (
+            await reuse(renderer.store, request)
+            if isinstance(request, VariantRequestedV1)
+            else None
+        )
+        if done is None:
+            fresh.append(event)
+            continue
+        m = event.message
+        source = SourceRef(m.topic, m.partition, m.offset, m.key, m.value or b"")
+
+        async def answer(_: Any, done: VariantDoneV1 = done) -> list[Emit]:
+            return [Emit("variant-done", done)]
+
+        await runner.process_value(request, source, answer)
+    if fresh:
+        await handle_batch(runner, renderer, fresh)
+
+
+class LiveFirst:
+    """Lets the replay lane render only while live requests leave the workers idle.
+
+    Live batches run inside :meth:`live`; the replay renderer awaits
+    :meth:`wait_idle` before each (small) batch: no live batch running and none
+    finished in the last ``quiet_s`` seconds. A backfill therefore delays a live
+    upload by at most one replay batch.
+    """
+
+    def __init__(self, quiet_s: float) -> None:
+        self.quiet_s = quiet_s
+        self._active = 0
+        self._last = 0.0
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[None]:
+        """Mark a live batch as running."""
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            self._last = time.monotonic()
+
+    async def wait_idle(self) -> None:
+        """Return once no live batch ran for ``quiet_s`` seconds."""
+        while self._active or time.monotonic() - self._last < self.quiet_s:  # noqa: ASYNC110 - a clock condition
+            await asyncio.sleep(0.05)
 
 
 async def handle_batch(runner: StageRunner, renderer: Renderer, events: list[Any]) -> None:

@@ -29,6 +29,18 @@ class VariantsSettings(DarkroomSettings):
     batch_window_s: float = Field(
         default=0.25, gt=0, le=10, description="How long a worker waits to fill a batch, seconds."
     )
+    replay_batch_max: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Most replay-lane requests rendered at once (small: live first).",
+    )
+    replay_quiet_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Idle time the live lane needs before a replay batch starts.",
+    )
     render_threads: int = Field(
         default=1, ge=1, le=64, description="Sources rendered at once (libvips threads each)."
     )

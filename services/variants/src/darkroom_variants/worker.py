@@ -180,7 +180,18 @@ class Renderer:
         key = variant_key(
             request.gallery_id, request.image_id, request.variant, request.spec_hash, spec.extension
         )
-        await self.store.put(key, outcome.data, content_type=outcome.mime)
+        await self.store.put(
+            key,
+            outcome.data,
+            content_type=outcome.mime,
+            metadata={  # lets a replay reuse this object without rendering it again
+                "width": str(outcome.width),
+                "height": str(outcome.height),
+                "format": outcome.format,
+                "thumbhash": outcome.thumbhash,
+                "dominant-colour": outcome.dominant_colour,
+            },
+        )
         return VariantDoneV1(
             **ids,
             status="done",
@@ -194,6 +205,48 @@ class Renderer:
             dominant_colour=outcome.dominant_colour,
             provenance={**flatten(outcome.provenance), "worker": WORKER_ID},
         )
+
+
+async def reuse(store: ObjectStore, request: VariantRequestedV1) -> VariantDoneV1 | None:
+    """Return a ``done`` for ``request`` from the object already under its key, or ``None``.
+
+    The key is derived from (image, variant, spec hash), so an object there was
+    rendered from this exact spec; its metadata (written by :meth:`Renderer.publish`)
+    gives the sizes. ``None`` when there is no such object or it lacks that metadata.
+    """
+    try:
+        spec = VariantSpec.model_validate_json(request.spec_json)
+    except ValidationError:
+        return None
+    key = variant_key(
+        request.gallery_id, request.image_id, request.variant, request.spec_hash, spec.extension
+    )
+    try:
+        info = await store.head(key)
+    except ObjectNotFound:
+        return None
+    meta = info.metadata
+    if not {"width", "height", "format"} <= meta.keys():
+        return None
+    return VariantDoneV1(
+        job_id=request.job_id,
+        gallery_id=request.gallery_id,
+        image_id=request.image_id,
+        correlation_id=request.correlation_id,
+        attempt=request.attempt,
+        variant=request.variant,
+        spec_hash=request.spec_hash,
+        status="done",
+        object_key=key,
+        format=meta["format"],
+        width=int(meta["width"]),
+        height=int(meta["height"]),
+        bytes=info.size,
+        duration_ms=0.0,
+        thumbhash=meta.get("thumbhash"),
+        dominant_colour=meta.get("dominant-colour"),
+        provenance={"reused": "true", "worker": WORKER_ID},
+    )
 
 
 def flatten(provenance: dict[str, object]) -> dict[str, str]:
