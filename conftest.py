@@ -1,1 +1,5 @@
-pytest_plugins = ["darkroom_cli.testing.kafka", "darkroom_cli.testing.s3"]
+pytest_plugins = [
+    "darkroom_cli.testing.kafka",
+    "darkroom_cli.testing.s3",
+    "darkroom_cli.testing.browser",
+]

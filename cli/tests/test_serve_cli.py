@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from darkroom_cli.testing.browser import wait_for
+
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"
 )
@@ -22,7 +24,7 @@ CORPUS = Path(
 @pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_serve_prints_its_endpoints_and_processes_an_upload(kafka_bootstrap, tmp_path):
+def test_serve_prints_its_endpoints_and_processes_an_upload(kafka_bootstrap, tmp_path, browser):
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DARKROOM_TOPIC_PREFIX": f"srv{uuid.uuid4().hex[:8]}.",
            "DARKROOM_TOPIC_PARTITIONS": "2"}  # fmt: skip
     proc = subprocess.Popen(
@@ -59,6 +61,14 @@ def test_serve_prints_its_endpoints_and_processes_an_upload(kafka_bootstrap, tmp
             f"{info['catalog_api']}/v1/galleries/g1/images", headers=auth, timeout=10
         ).json()
         assert images["total"] == 1
+        # The upload made through the API is on the gallery page, rendered in Chromium.
+        browser.get(f"{info['catalog_api']}/galleries/g1?key={info['api_key']}")
+        wait_for(
+            lambda: browser.execute_script(
+                "const i = document.querySelector('img'); return i && i.complete && i.naturalWidth > 0;"
+            )
+        )
+        assert "Landscape_5.jpg" in browser.page_source
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

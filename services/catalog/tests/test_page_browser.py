@@ -7,33 +7,18 @@ Install them with ``tools/bootstrap/chromium.sh``. Skipped only when
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
-import time
 import uuid
 import zlib
-from pathlib import Path
 
 import aiohttp
 import pytest
 
+from darkroom_cli.testing.browser import wait_for
 from darkroom_common.storage import FilesystemStore
 from darkroom_schemas import UploadedV1
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(150)]
-
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(
-            "CI=true but /usr/bin/chromium is missing: run tools/bootstrap/chromium.sh"
-        )
-    pytest.skip(
-        "headless Chromium is not installed (run tools/bootstrap/chromium.sh)",
-        allow_module_level=True,
-    )
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -51,43 +36,6 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_for(check, timeout_s: float = 20):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("the page did not reach the expected state")
-        time.sleep(0.2)
 
 
 async def _job(svc, job_id: str) -> dict:
