@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import pyvips
@@ -240,6 +241,10 @@ def test_a_poison_event_is_dead_lettered_and_the_next_event_is_processed(two_wor
     assert len(poison) == 1
     assert poison[0].reason_code == "schema_error"
     assert poison[0].stage == "ingest"
+    # The dead letter moved its metric on the ingest worker that sent it.
+    ingest = next(p for p in two_workers.services.processes if p.name == "ingest")
+    scraped = httpx.get(f"http://127.0.0.1:{ingest.web_port}/metrics", timeout=10).text
+    assert 'darkroom_dead_letters_total{reason="schema_error",service="ingest"} 1.0' in scraped
     assert json.dumps(poison[0].error_message)
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from darkroom_common.errors import BrokerUnavailable
@@ -81,6 +82,11 @@ async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_loca
         GallerySettingsV1(gallery_id="gl", processing_provider="local"),
     ) as cache:
         handler = DevelopHandler(providers, cache, wait_s=30)
+        timed = {"provider": "local", "outcome": "accepted"}
+        developed = REGISTRY.get_sample_value("darkroom_raw_develop_seconds_count", timed) or 0.0
+        written = (
+            REGISTRY.get_sample_value("darkroom_object_bytes_total", {"direction": "write"}) or 0.0
+        )
 
         [external] = await handler(raw_event("gi", "i1", "originals/gi/i1/sample.dng"))
         assert external.accepted, external.reason_message
@@ -94,6 +100,14 @@ async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_loca
         assert local.provider_job_id is None
         assert len(imagen.uploads) == 1  # the local gallery never reached the provider
         assert await store.get_bytes("masters/gl/i1/master.jpg") != imagen.developed
+        # The local development was timed and its master counted as bytes written.
+        assert (
+            REGISTRY.get_sample_value("darkroom_raw_develop_seconds_count", timed) == developed + 1
+        )
+        master_bytes = (await store.head("masters/gl/i1/master.jpg")).size
+        assert (
+            REGISTRY.get_sample_value("darkroom_object_bytes_total", {"direction": "write"}) or 0
+        ) >= written + master_bytes
 
         # A master (derived_from set) or a raster upload is not developed again.
         assert await handler(external) == []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
 
 from darkroom_common.errors import ProviderUnavailable
@@ -131,11 +132,24 @@ async def test_slower_than_the_deadline_is_provider_timeout(imagen, store):
     assert len(imagen.routes("edit-status")) >= 3
 
 
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_429_is_retried_after_retry_after_then_succeeds(imagen, store):
     imagen.throttle["create"] = 2
     imagen.throttle["edit-status"] = 1
     imagen.retry_after = "1"
+    created_429 = {"provider": "imagen", "operation": "project creation", "status": "429"}
+    before = sample("darkroom_provider_requests_total", created_429)
+    polls = sample("darkroom_provider_poll_seconds_count", {"provider": "imagen", "step": "edit"})
     out, provider, sleeps = await develop(imagen, store)
+    # The metrics moved with the calls: two 429s counted, one edit polled to completion.
+    assert sample("darkroom_provider_requests_total", created_429) == before + 2
+    assert (
+        sample("darkroom_provider_poll_seconds_count", {"provider": "imagen", "step": "edit"})
+        == polls + 1
+    )
 
     assert out.accepted, out.reason_message
     creates = imagen.routes("create")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import pyvips
+from prometheus_client import REGISTRY
 
 from darkroom_common.storage import FilesystemStore
 from darkroom_imaging.profiles import load_profile
@@ -85,8 +86,18 @@ def test_renderer_decodes_once_and_publishes_every_variant(store):
             await renderer.publish(r, batch.outcomes[(r.variant, r.spec_hash)]) for r in requests
         ]
 
+    timed = {"variant": "thumb", "format": "jpeg"}
+    before = REGISTRY.get_sample_value("darkroom_variant_render_seconds_count", timed) or 0.0
+    read = REGISTRY.get_sample_value("darkroom_object_bytes_total", {"direction": "read"}) or 0.0
     done = asyncio.run(go())
     assert {d.status for d in done} == {"done"}
+    # Each variant's render time was observed, and the source download counted as bytes read.
+    assert REGISTRY.get_sample_value("darkroom_variant_render_seconds_count", timed) == before + 1
+    source_bytes = (CORPUS / "orientation/Portrait_6.jpg").stat().st_size
+    assert (
+        REGISTRY.get_sample_value("darkroom_object_bytes_total", {"direction": "read"})
+        == read + source_bytes
+    )
     for d in done:
         assert (
             d.object_key

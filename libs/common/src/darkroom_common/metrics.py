@@ -83,6 +83,39 @@ class Metrics:
             ["service", "reason"],
             registry=self.registry,
         )
+        self.variant_seconds = Histogram(
+            metric_name("variant", "render", "seconds"),
+            "Resize, operations and encode time of one variant (the shared decode excluded).",
+            ["variant", "format"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.object_bytes = Counter(
+            metric_name("object", "bytes"),
+            "Bytes read from or written to the object store, by direction.",
+            ["direction"],
+            registry=self.registry,
+        )
+        self.raw_develop_seconds = Histogram(
+            metric_name("raw", "develop", "seconds"),
+            "Time to develop one RAW into its master, by provider and outcome.",
+            ["provider", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.provider_requests = Counter(
+            metric_name("provider", "requests"),
+            "HTTP requests to an external provider, by provider, operation and status (or error).",
+            ["provider", "operation", "status"],
+            registry=self.registry,
+        )
+        self.provider_poll_seconds = Histogram(
+            metric_name("provider", "poll", "seconds"),
+            "Time from starting a provider step (edit, export) until it reported COMPLETED or FAILED.",
+            ["provider", "step"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:

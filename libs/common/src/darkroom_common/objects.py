@@ -15,8 +15,10 @@ import hashlib
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
-from darkroom_common.storage import ObjectStore, join_key
+from darkroom_common.metrics import Metrics
+from darkroom_common.storage import ObjectInfo, ObjectStore, PutData, join_key
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -70,4 +72,12 @@ async def download(store: ObjectStore, key: str, path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
             f.write(chunk)
+    Metrics.default().object_bytes.labels("read").inc(size)
     return digest.hexdigest(), size
+
+
+async def put_counted(store: ObjectStore, key: str, data: PutData, **options: Any) -> ObjectInfo:
+    """``store.put(key, data, **options)``, counting the bytes written in ``darkroom_object_bytes_total``."""
+    info = await store.put(key, data, **options)
+    Metrics.default().object_bytes.labels("write").inc(info.size)
+    return info

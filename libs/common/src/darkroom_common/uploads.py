@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from darkroom_common.errors import BrokerUnavailable
-from darkroom_common.objects import original_key
+from darkroom_common.objects import original_key, put_counted
 from darkroom_common.storage import ObjectStore
 from darkroom_schemas import UploadedV1, encode
 
@@ -162,7 +162,7 @@ async def upload_stream(
     """
     image_id = image_id or new_id()
     key = original_key(gallery_id, image_id, filename)
-    info = await store.put(key, chunks, content_type=content_type)
+    info = await put_counted(store, key, chunks, content_type=content_type)
     event = uploaded_event(
         gallery_id=gallery_id,
         image_id=image_id,
@@ -207,7 +207,7 @@ async def upload_file(
     image_id = new_id()
     key = original_key(gallery_id, image_id, name)
     with path.open("rb") as f:
-        info = await store.put(key, f, content_type=content_type)
+        info = await put_counted(store, key, f, content_type=content_type)
     event = uploaded_event(
         gallery_id=gallery_id,
         image_id=image_id,

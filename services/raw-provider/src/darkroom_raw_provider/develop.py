@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from darkroom_common.errors import BrokerUnavailable, ObjectNotFound
-from darkroom_common.objects import download, master_key
+from darkroom_common.metrics import Metrics
+from darkroom_common.objects import download, master_key, put_counted
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.raw import develop
@@ -80,7 +82,8 @@ async def develop_raw(
     if isinstance(result, Failure):
         return rejection(event, result.reason.value, result.message)
     key = master_key(event.gallery_id, event.image_id)
-    await store.put(
+    await put_counted(
+        store,
         key,
         result.jpeg,
         content_type="image/jpeg",
@@ -189,4 +192,13 @@ class DevelopHandler:
                     "RAW provider, which this deployment has not set up.",
                 )
             ]
-        return [await provider.develop(event)]
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            master = await provider.develop(event)
+            outcome = "accepted" if master.accepted else "rejected"
+            return [master]
+        finally:
+            Metrics.default().raw_develop_seconds.labels(provider.name, outcome).observe(
+                time.perf_counter() - started
+            )

@@ -51,7 +51,8 @@ from typing import Any
 import httpx
 
 from darkroom_common.errors import ObjectNotFound, ProviderUnavailable
-from darkroom_common.objects import download, master_key
+from darkroom_common.metrics import Metrics
+from darkroom_common.objects import download, master_key, put_counted
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.probe import probe
@@ -173,6 +174,10 @@ class ImagenClient:
         await self._api.aclose()
         await self._links.aclose()
 
+    @staticmethod
+    def _count(what: str, status: str) -> None:
+        Metrics.default().provider_requests.labels("imagen", what, status).inc()
+
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.backoff_base_s * 2**attempt, self.settings.backoff_max_s))
 
@@ -206,8 +211,10 @@ class ImagenClient:
             except httpx.TransportError as exc:
                 last = type(exc).__name__
                 delay = self._backoff(attempt)
+                self._count(what, type(exc).__name__)
             else:
                 status = response.status_code
+                self._count(what, str(status))
                 if status < 400:
                     return response
                 if stream:
@@ -301,6 +308,15 @@ class ImagenClient:
             ProviderRejected: ``provider_failed`` when the status is FAILED.
         """
         delay = self.settings.poll_initial_s
+        started = time.monotonic()
+        try:
+            await self._poll(project, step, delay)
+        finally:
+            Metrics.default().provider_poll_seconds.labels("imagen", step).observe(
+                time.monotonic() - started
+            )
+
+    async def _poll(self, project: str, step: str, delay: float) -> None:
         while True:
             response = await self.request(
                 "GET", f"projects/{project}/{step}/status", f"the {step} status"
@@ -470,7 +486,8 @@ class ImagenProvider:
                 )
             data = await asyncio.to_thread(out.read_bytes)
         key = master_key(event.gallery_id, event.image_id)
-        await self.store.put(
+        await put_counted(
+            self.store,
             key,
             data,
             content_type="image/jpeg",

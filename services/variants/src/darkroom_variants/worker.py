@@ -24,7 +24,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from darkroom_common.errors import ObjectNotFound
-from darkroom_common.objects import download, variant_key
+from darkroom_common.metrics import Metrics
+from darkroom_common.objects import download, put_counted, variant_key
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.render import RenderContext, RenderedVariant, render
@@ -180,7 +181,11 @@ class Renderer:
         key = variant_key(
             request.gallery_id, request.image_id, request.variant, request.spec_hash, spec.extension
         )
-        await self.store.put(
+        Metrics.default().variant_seconds.labels(request.variant, outcome.format).observe(
+            outcome.seconds
+        )
+        await put_counted(
+            self.store,
             key,
             outcome.data,
             content_type=outcome.mime,
