@@ -121,6 +121,9 @@ def main() -> int:
     )
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--live", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="replay pace, images/s (0: no cap)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="darkroom-replay-bench-"))
     broker = None
@@ -162,8 +165,12 @@ def main() -> int:
             tracker = JobTracker(bootstrap, topic_prefix=prefix)
             await tracker.start()
             try:
-                await produce(bootstrap, f"{prefix}replay.validated", chosen)
+                backfill = asyncio.create_task(
+                    produce(bootstrap, f"{prefix}replay.validated", chosen, rate=args.rate or None)
+                )
+                await asyncio.sleep(1)  # measure the live lane while the backfill is flowing
                 live = await live_latencies(pipeline, args.live)
+                await backfill
                 ends = await tracker.wait(
                     [e.job_id for e in chosen], timeout_s=1800, should_abort=pipeline.died
                 )

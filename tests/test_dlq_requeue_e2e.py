@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from darkroom_cli.__main__ import main
@@ -60,6 +61,18 @@ def test_requeue_by_reason_completes_the_jobs(kafka_bootstrap, tmp_path, capsys)
                         break
                     await asyncio.sleep(1)
                 assert len(letters) == 14, [x.envelope.reason_code for x in letters]
+                # The failures moved their metrics on the variants worker.
+                variants = next(p for p in pipeline.services.processes if p.name == "variants")
+                async with httpx.AsyncClient() as http:
+                    scraped = (await http.get(f"http://127.0.0.1:{variants.web_port}/metrics")).text
+                assert (
+                    'darkroom_failures_total{reason="storage_access_denied",service="variants",stage="variants"} 14.0'
+                    in scraped
+                )
+                assert (
+                    'darkroom_dead_letters_total{reason="storage_access_denied",service="variants"} 14.0'
+                    in scraped
+                )
                 fix()
             # Follow the jobs from here on: their dead letters are behind us.
             tracker = JobTracker(kafka_bootstrap, topic_prefix=pipeline.prefix)

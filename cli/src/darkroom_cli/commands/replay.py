@@ -58,6 +58,12 @@ def register(subparsers: Any) -> None:
         "--profile", help="render with this profile instead of the events' (validated only)"
     )
     p.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="images per second re-emitted (default 20; 0 for no cap): the backfill's pace",
+    )
+    p.add_argument(
         "--bootstrap", help="host:port list (default: settings / KAFKA_BOOTSTRAP_SERVERS)"
     )
     p.add_argument("--prefix", help="topic prefix (default: DARKROOM_TOPIC_PREFIX or 'darkroom.')")
@@ -159,12 +165,23 @@ def replay_events(
     return out
 
 
-async def produce(bootstrap: str, topic: str, events: list[UploadedV1 | ValidatedV1]) -> None:
-    """Produce ``events`` to ``topic`` keyed by image_id (idempotent, acks=all)."""
+async def produce(
+    bootstrap: str, topic: str, events: list[UploadedV1 | ValidatedV1], *, rate: float | None = None
+) -> None:
+    """Produce ``events`` to ``topic`` keyed by image_id (idempotent, acks=all).
+
+    ``rate`` caps the pace in events per second (None: as fast as the broker
+    acknowledges), so a backfill trickles in behind live uploads instead of
+    flooding every stage's partitions at once.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
-        for e in events:
+        for i, e in enumerate(events):
+            if rate:
+                await asyncio.sleep(max(0.0, started + i / rate - loop.time()))
             await producer.send_and_wait(topic, encode(e), key=e.image_id.encode())
     finally:
         await producer.stop()
@@ -190,7 +207,7 @@ def _replay(args: argparse.Namespace) -> int:
             events, args.topic, gallery=args.gallery, profile=args.profile, stamp=stamp
         )
         lane = settings.topic("replay.validated" if args.topic == "validated" else "uploaded")
-        asyncio.run(produce(settings.kafka_bootstrap_servers, lane, chosen))
+        asyncio.run(produce(settings.kafka_bootstrap_servers, lane, chosen, rate=args.rate or None))
     except DarkroomError as exc:
         print(f"darkroom replay: {exc.message}", file=sys.stderr)
         return 2
