@@ -90,7 +90,7 @@ class World:
         self.run(go())
 
     def verdicts(
-        self, image_id: str, want: int | None = 1, timeout_s: float = 40
+        self, image_id: str, want: int | None = 1, timeout_s: float = 90
     ) -> list[ValidatedV1]:
         """Verdicts on ``image_id``: wait for ``want`` of them, or (None) those sent so far."""
         return read_events(
