@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from darkroom_common.objects import delete_image_objects, image_prefix
 from darkroom_common.storage import FilesystemStore, ObjectStore
-from darkroom_raw_provider.deletes import delete_masters, masters_prefix
 from darkroom_schemas import ImageDeletedV1
 
 DELETE = ImageDeletedV1(job_id="i1", gallery_id="g1", image_id="i1", correlation_id="c1")
+
+
+async def delete_masters(event: ImageDeletedV1, store: ObjectStore) -> int:
+    """What this stage's delete agent does for ``event``."""
+    return await delete_image_objects(store, "masters", event.gallery_id, event.image_id)
+
+
+def masters_prefix(gallery_id: str, image_id: str) -> str:
+    return image_prefix("masters", gallery_id, image_id)
+
+
 KEEP = [
     "masters/g1/i10/master.jpg",  # a longer image id with the same start
     "masters/g2/i1/master.jpg",  # the same image id in another gallery

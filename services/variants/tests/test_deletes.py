@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import pytest
 
+from darkroom_common.objects import delete_image_objects, image_prefix
 from darkroom_common.service import missing_handlers
 from darkroom_common.storage import FilesystemStore, ObjectStore
 from darkroom_schemas import ImageDeletedV1
 from darkroom_schemas.topics import stage
 from darkroom_variants.app import build_app
-from darkroom_variants.deletes import delete_variants, variants_prefix
 from darkroom_variants.settings import VariantsSettings
 
 DELETE = ImageDeletedV1(job_id="i1", gallery_id="g1", image_id="i1", correlation_id="c1")
+
+
+async def delete_variants(event: ImageDeletedV1, store: ObjectStore) -> int:
+    """What this stage's delete agent does for ``event``."""
+    return await delete_image_objects(store, "variants", event.gallery_id, event.image_id)
+
+
+def variants_prefix(gallery_id: str, image_id: str) -> str:
+    return image_prefix("variants", gallery_id, image_id)
+
+
 GONE = [
     "variants/g1/i1/thumb-0123456789abcdef.jpg",
     "variants/g1/i1/thumb-fedcba9876543210.jpg",  # an older spec of the same variant

@@ -15,7 +15,7 @@ import hashlib
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from darkroom_common.metrics import Metrics
 from darkroom_common.storage import ObjectInfo, ObjectStore, PutData, join_key
@@ -48,6 +48,31 @@ def original_key(gallery_id: str, image_id: str, filename: str) -> str:
 def master_key(gallery_id: str, image_id: str) -> str:
     """Key of the JPEG master a RAW original was developed into."""
     return join_key("masters", gallery_id, image_id, "master.jpg")
+
+
+ImageObjects = Literal["originals", "masters", "variants"]
+"""The three kinds of objects an image has, each under its own prefix."""
+
+
+def image_prefix(kind: ImageObjects, gallery_id: str, image_id: str) -> str:
+    """Return ``<kind>/<gallery_id>/<image_id>/`` (the trailing ``/`` keeps ``i1`` from matching ``i10``)."""
+    return join_key(kind, gallery_id, image_id) + "/"
+
+
+async def delete_image_objects(
+    store: ObjectStore, kind: ImageObjects, gallery_id: str, image_id: str
+) -> int:
+    """Delete every object of one image under ``kind``; return how many there were.
+
+    Idempotent: a redelivered delete finds nothing and returns 0.
+
+    Raises:
+        InvalidKey: malformed ids. StorageUnavailable: the store failed (retriable).
+    """
+    keys = [info.key async for info in store.list(image_prefix(kind, gallery_id, image_id))]
+    for key in keys:
+        await store.delete(key)
+    return len(keys)
 
 
 def variant_key(gallery_id: str, image_id: str, variant: str, spec_hash: str, ext: str) -> str:

@@ -28,15 +28,15 @@ terminal jobs, in order, and owns its state:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from darkroom_common.errors import TransientError
+from darkroom_common.objects import delete_image_objects
 from darkroom_common.stage import Emit
-from darkroom_common.storage import ObjectStore, join_key
+from darkroom_common.storage import ObjectStore
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.validate import GalleryIndex, validate_upload
 from darkroom_schemas import (
@@ -199,10 +199,10 @@ class IngestHandler:
                 q for q in queued if q.get("image_id") != event.image_id
             ]
         self._drop(self.state.active, event.gallery_id, event.image_id)
-        prefix = join_key("originals", event.gallery_id, event.image_id) + "/"
-        keys = [info.key async for info in self.store.list(prefix)]
-        await asyncio.gather(*(self.store.delete(k) for k in keys))
-        log.info("image deleted", extra={"originals": len(keys), "was_indexed": known})
+        removed = await delete_image_objects(
+            self.store, "originals", event.gallery_id, event.image_id
+        )
+        log.info("image deleted", extra={"originals": removed, "was_indexed": known})
         return []
 
     @staticmethod

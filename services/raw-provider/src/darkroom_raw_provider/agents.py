@@ -14,15 +14,14 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from darkroom_common.deletes import attach_image_deletes
 from darkroom_common.gallery_settings import cache_for
 from darkroom_common.stage import Emit, StageRunner
 from darkroom_common.storage import ObjectStore, open_store
-from darkroom_raw_provider.deletes import delete_masters
 from darkroom_raw_provider.develop import DevelopHandler, LocalProvider
 from darkroom_raw_provider.imagen import ImagenProvider
 from darkroom_raw_provider.providers import RawProvider
 from darkroom_raw_provider.settings import RawProviderSettings
-from darkroom_schemas import ImageDeletedV1
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +52,4 @@ def attach(app: faust.App, settings: RawProviderSettings, store: ObjectStore | N
             if store is None:
                 await objects.close()
 
-    @app.agent(app.topic(settings.topic("image-deleted")), name="delete")
-    async def delete_agent(stream: StreamT[Any]) -> None:
-        objects = store or open_store(settings.storage)
-
-        async def handle(event: Any) -> list[Emit]:
-            if isinstance(event, ImageDeletedV1):
-                removed = await delete_masters(event, objects)
-                log.info("deleted the image's masters", extra={"objects": removed})
-            return []
-
-        try:
-            async for event in stream.events():
-                await runner.process(event, handle)
-        finally:
-            if store is None:
-                await objects.close()
+    attach_image_deletes(app, runner, settings, "masters", store)

@@ -24,12 +24,12 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from darkroom_common.deletes import attach_image_deletes
 from darkroom_common.errors import BrokerUnavailable
 from darkroom_common.gallery_settings import GallerySettingsCache, cache_for
 from darkroom_common.stage import Emit, SourceRef, StageRunner
 from darkroom_common.storage import ObjectStore, open_store
-from darkroom_schemas import ImageDeletedV1, ValidatedV1, VariantDoneV1, VariantRequestedV1
-from darkroom_variants.deletes import delete_variants
+from darkroom_schemas import ValidatedV1, VariantDoneV1, VariantRequestedV1
 from darkroom_variants.planner import plan, plannable
 from darkroom_variants.settings import VariantsSettings
 from darkroom_variants.worker import Renderer, group_by_source, reuse
@@ -83,22 +83,7 @@ def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None
         async for event in stream.events():
             await runner.process(event, handle)
 
-    @app.agent(app.topic(settings.topic("image-deleted")), name="delete")
-    async def delete_agent(stream: StreamT[Any]) -> None:
-        objects = store or open_store(settings.storage)
-
-        async def handle(event: Any) -> list[Emit]:
-            if isinstance(event, ImageDeletedV1):
-                removed = await delete_variants(event, objects)
-                log.info("deleted the image's variants", extra={"objects": removed})
-            return []
-
-        try:
-            async for event in stream.events():
-                await runner.process(event, handle)
-        finally:
-            if store is None:
-                await objects.close()
+    attach_image_deletes(app, runner, settings, "variants", store)
 
     gate = LiveFirst(quiet_s=settings.replay_quiet_s)
 
