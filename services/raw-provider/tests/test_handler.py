@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-
 import pytest
-from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from darkroom_cli.testing.gallery import gallery_settings
 from darkroom_common.errors import BrokerUnavailable
-from darkroom_common.gallery_settings import GallerySettingsCache, publish_gallery_settings
+from darkroom_common.gallery_settings import GallerySettingsCache
 from darkroom_common.service import missing_handlers
 from darkroom_common.storage import FilesystemStore
-from darkroom_common.topics import create_topics, layouts
 from darkroom_raw_provider.app import build_app
 from darkroom_raw_provider.develop import DevelopHandler, LocalProvider
 from darkroom_raw_provider.imagen import ImagenProvider
 from darkroom_raw_provider.settings import ImagenSettings, RawProviderSettings
 from darkroom_schemas import GallerySettingsV1, ProbeInfo, ValidatedV1
-from darkroom_schemas.topics import TOPICS, stage
+from darkroom_schemas.topics import stage
 
 pytestmark = [pytest.mark.kafka]
 API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"
@@ -36,29 +31,6 @@ def raw_event(gallery: str, image: str, key: str, **over) -> ValidatedV1:
                            height=960, pixels=1072 * 960),
     }  # fmt: skip
     return ValidatedV1(**{**fields, **over})
-
-
-@contextlib.asynccontextmanager
-async def gallery_settings(bootstrap: str, *events: GallerySettingsV1):
-    """A fresh gallery-settings topic holding ``events``, mirrored by a running cache."""
-    prefix = f"rp{uuid.uuid4().hex[:8]}."
-    await create_topics(bootstrap, layouts(prefix, 1, specs=[TOPICS["gallery-settings"]]))
-    topic = f"{prefix}gallery-settings"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await publish_gallery_settings(producer, topic, event)
-    finally:
-        await producer.stop()
-    cache = GallerySettingsCache(bootstrap, topic)
-    task = asyncio.create_task(cache.run())
-    try:
-        yield cache
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_local(

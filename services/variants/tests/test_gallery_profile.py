@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from darkroom_cli.testing.gallery import gallery_settings
 from darkroom_common.errors import BrokerUnavailable
-from darkroom_common.gallery_settings import GallerySettingsCache, publish_gallery_settings
-from darkroom_common.topics import create_topics, layouts
+from darkroom_common.gallery_settings import GallerySettingsCache
 from darkroom_imaging.profiles import load_profile
 from darkroom_schemas import GallerySettingsV1, ValidatedV1, VariantRequestedV1
-from darkroom_schemas.topics import TOPICS
 from darkroom_variants.agents import plan_event
 from darkroom_variants.planner import plan
 from darkroom_variants.settings import VariantsSettings
@@ -42,28 +36,6 @@ def test_profile_precedence_event_then_gallery_then_default(tmp_path):
     assert [r.variant for r in by_event] == ["t"]  # type: ignore[union-attr]
     assert [r.variant for r in by_gallery] == ["w"]  # type: ignore[union-attr]
     assert {r.profile for r in by_default} == {load_profile("default").name}  # type: ignore[union-attr]
-
-
-@contextlib.asynccontextmanager
-async def gallery_settings(bootstrap: str, *events: GallerySettingsV1):
-    prefix = f"vp{uuid.uuid4().hex[:8]}."
-    await create_topics(bootstrap, layouts(prefix, 1, specs=[TOPICS["gallery-settings"]]))
-    topic = f"{prefix}gallery-settings"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await publish_gallery_settings(producer, topic, event)
-    finally:
-        await producer.stop()
-    cache = GallerySettingsCache(bootstrap, topic)
-    task = asyncio.create_task(cache.run())
-    try:
-        yield cache
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.kafka

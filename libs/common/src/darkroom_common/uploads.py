@@ -14,7 +14,6 @@ sees an upload whose bytes are missing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -24,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from darkroom_common.errors import BrokerUnavailable
 from darkroom_common.objects import original_key, put_counted
-from darkroom_common.storage import ObjectStore
+from darkroom_common.storage import ObjectStore, PutData
 from darkroom_schemas import UploadedV1, encode
 
 Source = Literal["api", "presigned", "s3-notification", "cli", "replay"]
@@ -133,7 +132,7 @@ def uploaded_event(
 async def upload_stream(
     store: ObjectStore,
     publisher: UploadPublisher,
-    chunks: AsyncIterable[bytes],
+    chunks: PutData,
     *,
     gallery_id: str,
     filename: str,
@@ -200,23 +199,17 @@ async def upload_file(
 
     Raises:
         StorageUnavailable: the object store failed.
-        BrokerUnavailable: the event could not be produced.
+        BrokerUnavailable: the event could not be produced (the object was removed).
         OSError: ``path`` cannot be read.
     """
-    name = filename or path.name
-    image_id = new_id()
-    key = original_key(gallery_id, image_id, name)
     with path.open("rb") as f:
-        info = await put_counted(store, key, f, content_type=content_type)
-    event = uploaded_event(
-        gallery_id=gallery_id,
-        image_id=image_id,
-        object_key=key,
-        filename=name,
-        size_bytes=info.size,
-        content_type=content_type,
-        profile=profile,
-        source=source,
-    )
-    await publisher.publish(event)
-    return event
+        return await upload_stream(
+            store,
+            publisher,
+            f,
+            gallery_id=gallery_id,
+            filename=filename or path.name,
+            profile=profile,
+            source=source,
+            content_type=content_type,
+        )
