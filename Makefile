@@ -20,8 +20,8 @@ help: ## list the targets
 run: bootstrap ## the main job on embedded defaults (local broker, filesystem store)
 	$(DARKROOM) run
 
-test: bootstrap test-tools ## the whole test suite against a real broker and a real S3 server
-	$(VENV)/bin/pytest
+test: bootstrap test-tools ## the whole test suite against a real broker and a real S3 server, with the coverage gate
+	$(VENV)/bin/pytest --cov --cov-report=term-missing:skip-covered
 
 check: lint typecheck ## ruff (lint + format) and mypy
 
