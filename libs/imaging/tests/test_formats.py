@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,14 @@ def test_extension_aliases() -> None:
     assert EXTENSIONS[".tif"] == EXTENSIONS[".tiff"] == {Format.TIFF}
     assert Format.HEIC in EXTENSIONS[".heic"]
     assert Format.HEIC in EXTENSIONS[".heif"]
+
+
+def test_read_tiff_queues_a_repeated_subifd_offset_once() -> None:
+    """IFD0 lists one SubIFD 2^20 times: read at once, not in time quadratic in the count."""
+    n, sub = 1 << 20, 8 + 18
+    data = b"II*\0" + struct.pack("<IHHHII", 8, 1, 330, 4, n, sub + 18) + bytes(4)
+    data += struct.pack("<HHHII", 1, 256, 4, 1, 7) + bytes(4) + struct.pack("<I", sub) * n
+    started = time.perf_counter()
+    info = read_tiff(io.BytesIO(data), len(data))
+    assert time.perf_counter() - started < 5
+    assert [(i.offset, i.width) for i in info.ifds] == [(8, 0), (sub, 7)]

@@ -265,3 +265,11 @@ def test_thread_safe_shared_instance() -> None:
 
 def test_exiftool_error_type_is_public() -> None:
     assert issubclass(ExifToolTimeout, ExifToolError)
+
+
+def test_absurd_numbers_are_dropped_not_raised() -> None:
+    """A 5e-324 s exposure has no 1/N form; 1e30 in an integer tag does not fit an event."""
+    m = from_exiftool({"ExposureTime": 5e-324, "ISO": 1e30, "Flash": -1e30, "Orientation": 1e30})
+    assert (m.exposure_time, m.exposure_seconds, m.iso, m.flash, m.orientation) == (None,) * 5
+    big = from_exiftool({"ExposureTime": 1e30, "ISO": 2**32 - 1, "Flash": -(2**31)})
+    assert (big.exposure_seconds, big.iso, big.flash) == (1e30, 2**32 - 1, -(2**31))

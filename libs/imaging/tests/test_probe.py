@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from darkroom_imaging.formats import Format
 from darkroom_imaging.outcomes import Failure, Reason
-from darkroom_imaging.probe import Probe, ProbeLimits, icc_description, probe
+from darkroom_imaging.probe import (
+    MAX_HEADER_STRUCTURES,
+    MAX_INFLATED_METADATA,
+    Probe,
+    ProbeLimits,
+    icc_description,
+    probe,
+)
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
@@ -147,3 +157,63 @@ def test_missing_file_raises(tmp_path: Path) -> None:
 def test_icc_description_of_garbage_is_none() -> None:
     assert icc_description(b"\0" * 10) is None
     assert icc_description(b"\0" * 128 + b"\0\0\0\x01desc\xff\xff\xff\xff\0\0\0\x10") is None
+
+
+def _png_chunk(ctype: bytes, payload: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(payload))
+        + ctype
+        + payload
+        + struct.pack(">I", zlib.crc32(ctype + payload))
+    )
+
+
+def _with(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_header_floods_are_refused_before_any_reader_walks_them(tmp_path: Path) -> None:
+    """500,000 JPEG markers, PNG text chunks or ISO-BMFF boxes: decode_error in bounded time."""
+    jpeg = (CORPUS / "jpeg/exif_olympus_c8080wz.jpg").read_bytes()
+    png = (CORPUS / "formats/png_rgba_alpha.png").read_bytes()
+    avif = (CORPUS / "formats/avif_8bit_srgb.avif").read_bytes()
+    ftyp = struct.unpack(">I", avif[:4])[0]
+    few, flood = MAX_HEADER_STRUCTURES // 2, 500_000
+    started = time.perf_counter()
+    for n, verdict in ((few, None), (flood, Reason.DECODE_ERROR)):
+        files = [
+            _with(tmp_path, "c.jpg", jpeg[:2] + b"\xff\xfe\x00\x02" * n + jpeg[2:]),
+            _with(tmp_path, "f.jpg", jpeg[:2] + b"\xff" * n + jpeg[2:]),
+            _with(tmp_path, "t.png", png[:33] + _png_chunk(b"tEXt", b"k\0v") * n + png[33:]),
+            _with(tmp_path, "b.avif", avif[:ftyp] + struct.pack(">I4s", 8, b"free") * n + avif[ftyp:]),
+        ]  # fmt: skip
+        for path in files:
+            result = probe(path)
+            assert (result.reason if isinstance(result, Failure) else None) is verdict, path
+    assert time.perf_counter() - started < 30
+
+
+def test_png_metadata_bomb_is_refused_and_normal_metadata_is_not(tmp_path: Path) -> None:
+    """zTXt, iTXt or iCCP data inflating past the limit are a bomb; 1 MiB of text is fine."""
+    png = (CORPUS / "formats/png_rgba_alpha.png").read_bytes()
+    bomb = zlib.compress(bytes(MAX_INFLATED_METADATA + 1), 9)
+    for ctype, head in ((b"zTXt", b"k\0\0"), (b"iTXt", b"k\0\x01\0en\0k\0"), (b"iCCP", b"icc\0\0")):
+        path = _with(tmp_path, "bomb.png", png[:33] + _png_chunk(ctype, head + bomb) + png[33:])
+        result = probe(path)
+        assert _reason(result) is Reason.DECODE_ERROR, ctype
+        assert "decompression bomb" in result.message
+    text = _png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"x" * (1 << 20)))
+    assert _ok(probe(_with(tmp_path, "ok.png", png[:33] + text + png[33:]))).format is Format.PNG
+
+
+@pytest.mark.parametrize("rel", ["formats/avif_8bit_srgb.avif", "formats/heic_iphone.heic"])
+def test_heif_size_comes_from_ispe_not_from_libvips(tmp_path: Path, rel: str) -> None:
+    """ispe 2147483647x2 (4.3 Gpx): libvips reports 1x2 for it; the probe must refuse it."""
+    data = bytearray((CORPUS / rel).read_bytes())
+    at = data.find(b"ispe")
+    while at >= 0:
+        struct.pack_into(">II", data, at + 8, 2**31 - 1, 2)
+        at = data.find(b"ispe", at + 4)
+    assert _reason(probe(_with(tmp_path, Path(rel).name, bytes(data)))) is Reason.TOO_MANY_PIXELS

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 from darkroom_common.storage import FilesystemStore
+from darkroom_imaging.formats import Format
+from darkroom_imaging.outcomes import Reason
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.validate import validate_upload
 from darkroom_schemas import UploadedV1
@@ -89,20 +92,38 @@ def test_cr2_is_accepted_as_raw(store):
     assert out.metadata.make == "Canon"
 
 
-@pytest.mark.parametrize(
-    ("rel", "reason"),
-    [
-        ("bad/truncated.jpg", "truncated"),
-        ("bad/html_renamed.jpg", "unsupported_format"),
-        ("bad/jpeg_with_nef_extension.nef", "extension_mismatch"),
-        ("raw/metadata_only/exiftool_CanonRaw.cr3", "raw_no_image_data"),
-    ],
-)
-def test_bad_files_are_rejected_with_their_reason(store, rel, reason):
+def _corpus_table() -> dict[str, Format | Reason]:
+    """The probe's verdict for every corpus file (libs/imaging/tests/test_corpus_probe.py).
+
+    Loaded from that file so one table states both levels: what the probe says of a file
+    is what the validator must decide.
+    """
+    path = Path(__file__).resolve().parents[3] / "libs/imaging/tests/test_corpus_probe.py"
+    spec = importlib.util.spec_from_file_location("corpus_probe_table", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EXPECTED
+
+
+CORPUS_TABLE = _corpus_table()
+
+
+@pytest.mark.parametrize("rel", sorted(CORPUS_TABLE))
+def test_every_corpus_file_gets_its_probe_verdict_from_the_validator(store, rel):
+    """bad/ files and metadata-only RAWs get their specific reason code; the rest are accepted."""
+    expected = CORPUS_TABLE[rel]
     out = validate(upload(store, rel), store)
-    assert not out.accepted
-    assert out.reason_code == reason
-    assert out.reason_message
+    if isinstance(expected, Reason):
+        assert (out.accepted, out.reason_code) == (False, expected.value), out.reason_message
+        assert out.reason_message
+        assert out.sha256 == hashlib.sha256((CORPUS / rel).read_bytes()).hexdigest()
+    else:
+        assert out.accepted, out.reason_message
+        assert out.probe is not None
+        assert out.probe.format == expected.value
+        assert out.metadata is not None
 
 
 def test_missing_original_is_rejected(store):

@@ -241,7 +241,8 @@ def read_tiff(f: BinaryIO, size: int, base: int = 0) -> TiffInfo:
             continue
         ifd, next_off = _read_ifd(f, size, base, off, e)
         info.ifds.append(ifd)
-        queue.extend((s, False) for s in ifd.subifd_offsets)
+        # A SubIFDs array may repeat one offset up to _MAX_ARRAY times: queue each once.
+        queue.extend((s, False) for s in dict.fromkeys(ifd.subifd_offsets) if s not in seen)
         if chained and next_off:
             queue.append((next_off, True))
     return info

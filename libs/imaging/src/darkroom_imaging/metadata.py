@@ -159,8 +159,8 @@ def from_exiftool(raw: dict[str, Any]) -> Metadata:
         alt = -abs(alt) if _number(raw.get("GPSAltitudeRef")) == 1 else alt
 
     seconds = _number(raw.get("ExposureTime"))
-    if seconds is not None and seconds <= 0:
-        seconds = None
+    if seconds is not None and (seconds <= 0 or not math.isfinite(1 / seconds)):
+        seconds = None  # 5e-324 s has no 1/N form
     orientation = _integer(raw.get("Orientation"))
     if orientation is not None and orientation not in range(1, 9):
         warnings.append(f"invalid_orientation: {orientation}")
@@ -264,7 +264,9 @@ def _positive(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     number = _number(value)
-    return int(number) if number is not None else None
+    # EXIF integers are at most 32 bits (LONG, SLONG); 1e30 written as a DOUBLE is nonsense
+    # that would not fit the events' 64-bit fields either.
+    return int(number) if number is not None and -(2**31) <= number < 2**32 else None
 
 
 def _signed(value: float | None, ref: Any, negative: str) -> float | None:

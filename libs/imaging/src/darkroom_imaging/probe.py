@@ -9,7 +9,10 @@ libvips' own guess) and LibRaw for the sizes of RAW files (``open`` only, no unp
 Checks run in this order, the first failing one giving the :class:`~.outcomes.Reason`:
 ``empty_file`` → ``file_too_large`` → ``unsupported_format`` (not an image, or JPEG XL) →
 ``extension_mismatch`` → ``decode_error`` (header unreadable) → ``too_many_pixels`` →
-``truncated`` → RAW content (``raw_unsupported``, ``raw_no_image_data``).
+``truncated`` → RAW content (``raw_unsupported``, ``raw_no_image_data``). Floods of header
+structures (:data:`MAX_HEADER_STRUCTURES`) and PNG metadata that inflate past
+:data:`MAX_INFLATED_METADATA` are ``decode_error``: no reader, ExifTool included, should
+spend minutes or gigabytes on a file that is a few megabytes.
 
 RAW files whose container is intact but whose image data are clearly absent are refused
 here, not at development: LibRaw cannot open them (I/O or data error: the data lie past
@@ -24,6 +27,7 @@ from __future__ import annotations
 import mmap
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,6 +55,14 @@ from darkroom_imaging.outcomes import Failure, Reason
 
 #: Below this many file bytes per sensor pixel a RAW file cannot hold its image data.
 MIN_RAW_BYTES_PER_PIXEL = 0.01
+#: Most header structures a file may have: JPEG markers (and fill bytes) before the first
+#: scan, PNG chunks other than IDAT, top-level ISO-BMFF boxes. Real files have tens; a flood
+#: of them costs every reader time per structure (ExifTool over 30 s for 500,000).
+MAX_HEADER_STRUCTURES = 4096
+#: Most bytes the compressed metadata of a PNG (zTXt, compressed iTXt, iCCP) may inflate to,
+#: summed: ExifTool inflates them whole (2 GB of memory for a 1 GiB zTXt made of 1 MB).
+MAX_INFLATED_METADATA = 64 * 1024 * 1024
+_PNG_COMPRESSED = frozenset({b"zTXt", b"iTXt", b"iCCP"})
 
 _VIPS_LOADERS = {
     Format.JPEG: "jpegload",
@@ -234,8 +246,14 @@ def _structure(
 
 def _jpeg(f: BinaryIO, size: int) -> _Header | Failure:
     """Walk markers from SOI to the first SOS; then look for EOI after it."""
-    pos, header, sos = 2, _Header(), 0
+    pos, header, sos, steps = 2, _Header(), 0, 0
     while sos == 0:
+        steps += 1
+        if steps > MAX_HEADER_STRUCTURES:
+            return Failure(
+                Reason.DECODE_ERROR,
+                f"The JPEG has more than {MAX_HEADER_STRUCTURES} markers before its first scan.",
+            )
         f.seek(pos)
         b = f.read(4)
         if len(b) < 4:
@@ -279,7 +297,7 @@ def _png(f: BinaryIO, size: int) -> _Header | Failure:
     """Walk every chunk checking its CRC-32 (PNG spec 5.3); IHDR gives the size."""
     header, pos, seen_end = _Header(), 8, False
     f.seek(8)
-    first = True
+    first, others, inflated = True, 0, 0
     while pos < size:
         b = f.read(8)
         if len(b) < 8:
@@ -293,6 +311,21 @@ def _png(f: BinaryIO, size: int) -> _Header | Failure:
             return Failure(
                 Reason.DECODE_ERROR, f"The PNG chunk {ctype!r} at byte {pos} fails its CRC check."
             )
+        if ctype != b"IDAT":
+            others += 1
+            if others > MAX_HEADER_STRUCTURES:
+                return Failure(
+                    Reason.DECODE_ERROR,
+                    f"The PNG has more than {MAX_HEADER_STRUCTURES} chunks besides its image data.",
+                )
+        if ctype in _PNG_COMPRESSED:
+            inflated += _inflated_size(ctype, data, MAX_INFLATED_METADATA - inflated)
+            if inflated > MAX_INFLATED_METADATA:
+                return Failure(
+                    Reason.DECODE_ERROR,
+                    f"The PNG's compressed metadata inflate to more than {MAX_INFLATED_METADATA} "
+                    "bytes: a decompression bomb.",
+                )
         if first:
             if ctype != b"IHDR" or length < 13:
                 return Failure(Reason.DECODE_ERROR, "The PNG does not start with an IHDR chunk.")
@@ -309,6 +342,21 @@ def _png(f: BinaryIO, size: int) -> _Header | Failure:
     if not seen_end:
         header.truncated = "the IEND chunk"
     return header
+
+
+def _inflated_size(ctype: bytes, data: bytes, limit: int) -> int:
+    """Bytes a zTXt, iTXt or iCCP chunk's zlib data inflate to (at most ``limit + 1``)."""
+    _keyword, _, rest = data.partition(b"\0")
+    if ctype == b"iTXt":
+        if rest[:1] != b"\x01":  # compression flag: uncompressed text
+            return 0
+        rest = rest[2:].split(b"\0", 2)[-1]  # after the language tag and translated keyword
+    else:
+        rest = rest[1:]  # compression method
+    try:
+        return len(zlib.decompressobj().decompress(rest, limit + 1))
+    except zlib.error:
+        return 0
 
 
 def _gif(f: BinaryIO, size: int, head: bytes) -> _Header:
@@ -352,22 +400,56 @@ def _tiff(fmt: Format, tiff: TiffInfo, size: int) -> _Header | Failure:
     return header
 
 
-def _isobmff(f: BinaryIO, size: int) -> _Header:
-    """Top-level ISO-BMFF boxes (ISO/IEC 14496-12 4.2) must tile the file exactly."""
-    pos = 0
+def _isobmff(f: BinaryIO, size: int) -> _Header | Failure:
+    """Top-level ISO-BMFF boxes (ISO/IEC 14496-12 4.2) must tile the file exactly.
+
+    The size is the largest ``ispe`` property in ``meta`` (HEIF, ISO/IEC 23008-12 6.5.3):
+    libvips reports 1 pixel for a width it cannot represent (2^31 - 1) instead of failing.
+    """
+    pos, boxes, header = 0, 0, _Header()
     while pos + 8 <= size:
+        boxes += 1
+        if boxes > MAX_HEADER_STRUCTURES:
+            return Failure(
+                Reason.DECODE_ERROR,
+                f"The file has more than {MAX_HEADER_STRUCTURES} top-level boxes.",
+            )
         f.seek(pos)
-        box_size, _kind = struct.unpack(">I4s", f.read(8))
+        box_size, kind = struct.unpack(">I4s", f.read(8))
         if box_size == 1:
             (box_size,) = struct.unpack(">Q", f.read(8))
         elif box_size == 0:
             box_size = size - pos
-        if box_size < 8:
-            return _Header(truncated=f"the box at byte {pos}")
-        if pos + box_size > size:
-            return _Header(truncated=f"the box at byte {pos}")
+        if box_size < 8 or pos + box_size > size:
+            header.truncated = f"the box at byte {pos}"
+            return header
+        if kind == b"meta":
+            f.seek(4, 1)  # FullBox version and flags
+            body = box_size - (f.tell() - pos)
+            sizes = list(_ispe(f.read(min(body, _MAX_META_BYTES))))
+            if sizes:
+                header.width, header.height = max(sizes, key=lambda wh: wh[0] * wh[1])
         pos += box_size
-    return _Header()
+    return header
+
+
+_MAX_META_BYTES = 4 << 20
+
+
+def _ispe(boxes: bytes) -> Iterator[tuple[int, int]]:
+    """``(width, height)`` of every ``ispe`` in ``boxes``, looking into ``iprp`` and ``ipco``."""
+    pos = 0
+    while pos + 8 <= len(boxes):
+        box_size, kind = struct.unpack_from(">I4s", boxes, pos)
+        if box_size < 8:
+            return
+        body = boxes[pos + 8 : pos + box_size]
+        if kind in (b"iprp", b"ipco"):
+            yield from _ispe(body)
+        elif kind == b"ispe" and len(body) >= 12:
+            width, height = struct.unpack_from(">II", body, 4)
+            yield width, height
+        pos += box_size
 
 
 def _probe_raw(

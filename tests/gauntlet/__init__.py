@@ -1,0 +1,1 @@
+"""The bad-input gauntlet: generated hostile files through the probe and the ingest validator."""
