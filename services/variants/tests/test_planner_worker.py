@@ -18,7 +18,7 @@ from darkroom_imaging.specs import spec_hash
 from darkroom_schemas import ImageMetadata, ValidatedV1, VariantDoneV1
 from darkroom_variants.planner import plan, plannable
 from darkroom_variants.settings import VariantsSettings
-from darkroom_variants.worker import Renderer, group_by_source, parse_spec
+from darkroom_variants.worker import Renderer, group_by_source, parse_spec, reuse
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
@@ -126,3 +126,21 @@ def test_missing_source_fails_each_request_with_source_missing(store):
     outcome = asyncio.run(renderer.render_one(requests[0]))
     done = asyncio.run(renderer.publish(requests[0], outcome))
     assert (done.status, done.reason_code) == ("failed", "source_missing")
+
+
+def test_a_redelivered_request_reuses_the_object_rendered_from_the_same_source(store):
+    [request, *_] = requests_for(store, "orientation/Portrait_6.jpg")
+    renderer = Renderer(store, VariantsSettings(), ThreadPoolExecutor(1))
+
+    async def go():
+        first = await renderer.publish(request, await renderer.render_one(request))
+        again = await reuse(store, request, same_source=True)
+        newer = request.model_copy(update={"source_sha256": "b" * 64})  # e.g. a new RAW master
+        return first, again, await reuse(store, newer, same_source=True), await reuse(store, newer)
+
+    first, again, other_source, any_source = asyncio.run(go())
+    fields = ("object_key", "width", "height", "bytes", "thumbhash", "dominant_colour")
+    assert again is not None
+    assert [getattr(again, f) for f in fields] == [getattr(first, f) for f in fields]
+    assert other_source is None
+    assert any_source is not None  # the replay lane reuses by spec alone

@@ -97,7 +97,7 @@ def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None
             )
             async for events in batches:
                 with gate.live():
-                    await handle_batch(runner, renderer, events)
+                    await reuse_or_render(runner, renderer, events, same_source=True)
         finally:
             if store is None:
                 await objects.close()
@@ -120,7 +120,7 @@ def attach(app: faust.App, settings: VariantsSettings, store: ObjectStore | None
             )
             async for events in batches:
                 await gate.wait_idle()
-                await handle_replay_batch(runner, renderer, events)
+                await reuse_or_render(runner, renderer, events)
         finally:
             if store is None:
                 await objects.close()
@@ -134,21 +134,30 @@ def plan_replay(planned: list[Emit]) -> list[Emit]:
     ]
 
 
-async def handle_replay_batch(runner: StageRunner, renderer: Renderer, events: list[Any]) -> None:
-    """Handle replay-lane requests: reuse what is already rendered, render the rest.
+async def reuse_or_render(
+    runner: StageRunner, renderer: Renderer, events: list[Any], *, same_source: bool = False
+) -> None:
+    """Handle request events: reuse what is already rendered, render the rest.
 
     A request whose deterministic key (image, variant, spec hash) already holds
-    an object is answered ``done`` from it at once; so adding one variant to a
-    profile renders only that variant.
+    an object is answered ``done`` from it at once (see :func:`reuse`). In the
+    replay lane, adding one variant to a profile thus renders only that variant.
+    In the live lane (``same_source``), a request redelivered after a crash is
+    answered from the object its first render wrote: a render depends on the
+    batch it was in (shrink-on-load to the batch's largest size), so rendering
+    again would overwrite the object with other bytes than the ``variant-done``
+    the catalog already recorded. A failing store (the check) leaves the request
+    to the render path, whose runner retries and dead-letters.
     """
     fresh = []
     for event in events:
         request = event.value
-        done = (
-            await reuse(renderer.store, request)
-            if isinstance(request, VariantRequestedV1)
-            else None
-        )
+        done = None
+        if isinstance(request, VariantRequestedV1):
+            try:
+                done = await reuse(renderer.store, request, same_source=same_source)
+            except Exception as exc:  # outside the runner: must not stop the agent
+                log.warning("reuse check failed; rendering", extra={"error": str(exc)})
         if done is None:
             fresh.append(event)
             continue

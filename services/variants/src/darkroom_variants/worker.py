@@ -195,6 +195,7 @@ class Renderer:
                 "format": outcome.format,
                 "thumbhash": outcome.thumbhash,
                 "dominant-colour": outcome.dominant_colour,
+                "source-sha256": request.source_sha256,
             },
         )
         return VariantDoneV1(
@@ -212,12 +213,16 @@ class Renderer:
         )
 
 
-async def reuse(store: ObjectStore, request: VariantRequestedV1) -> VariantDoneV1 | None:
+async def reuse(
+    store: ObjectStore, request: VariantRequestedV1, *, same_source: bool = False
+) -> VariantDoneV1 | None:
     """Return a ``done`` for ``request`` from the object already under its key, or ``None``.
 
     The key is derived from (image, variant, spec hash), so an object there was
     rendered from this exact spec; its metadata (written by :meth:`Renderer.publish`)
-    gives the sizes. ``None`` when there is no such object or it lacks that metadata.
+    gives the sizes. ``None`` when there is no such object or it lacks that metadata,
+    or, with ``same_source``, when it was not recorded as rendered from the request's
+    ``source_sha256`` (a retried RAW may have a new master under the same key).
     """
     try:
         spec = VariantSpec.model_validate_json(request.spec_json)
@@ -232,6 +237,8 @@ async def reuse(store: ObjectStore, request: VariantRequestedV1) -> VariantDoneV
         return None
     meta = info.metadata
     if not {"width", "height", "format"} <= meta.keys():
+        return None
+    if same_source and meta.get("source-sha256") != request.source_sha256:
         return None
     return VariantDoneV1(
         job_id=request.job_id,
