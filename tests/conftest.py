@@ -10,6 +10,7 @@ from pathlib import Path
 from darkroom_cli.local.jars import repo_root
 from darkroom_cli.local.pipeline import LocalPipeline, start_local_pipeline
 from darkroom_cli.tracker import JobEnd
+from darkroom_common.storage import StorageSettings
 from darkroom_schemas import UploadedV1
 
 CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared" / "corpus")
@@ -17,15 +18,23 @@ PARTITIONS = 4
 
 
 def start_pipeline(
-    bootstrap: str, root: Path, *, env: dict[str, str] | None = None
+    bootstrap: str,
+    root: Path,
+    *,
+    env: dict[str, str] | None = None,
+    storage: StorageSettings | None = None,
 ) -> LocalPipeline:
-    """Start a pipeline on a fresh topic prefix with fast retries (plus ``env`` settings)."""
+    """Start a pipeline on a fresh topic prefix with fast retries (plus ``env`` settings).
+
+    ``storage``: the object store (an existing S3 bucket); default a filesystem store in ``root``.
+    """
     return start_local_pipeline(
         bootstrap,
         f"e2e{uuid.uuid4().hex[:8]}.",
         root,
         partitions=PARTITIONS,
         env={"DARKROOM_RETRY_BASE_DELAY_S": "0.05", **(env or {})},
+        storage=storage,
     )
 
 

@@ -20,7 +20,7 @@ from darkroom_raw_provider.imagen import ImagenProvider, normalise_status, retry
 from darkroom_raw_provider.settings import ImagenSettings, RawProviderSettings
 from darkroom_schemas import ProbeInfo, ValidatedV1
 
-API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"  # the fake server's key (conftest.API_KEY)
+API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"  # the fake server's key (testing.API_KEY)
 RAW_KEY = "originals/g1/i1/sample.dng"
 
 

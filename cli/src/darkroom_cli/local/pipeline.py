@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from darkroom_cli.local.services import SERVICES, ServiceGroup
 from darkroom_cli.tracker import JobEnd, JobTracker
-from darkroom_common.storage import FilesystemStore
+from darkroom_common.storage import FilesystemStore, ObjectStore, StorageSettings, open_store
 from darkroom_common.topics import create_topics, layouts
 from darkroom_common.uploads import UploadPublisher, upload_file
 from darkroom_schemas import UploadedV1
@@ -21,14 +23,16 @@ from darkroom_schemas import UploadedV1
 
 @dataclass
 class LocalPipeline:
-    """The services of one deployment (topic prefix) on a local filesystem store.
+    """The services of one deployment (topic prefix) on a filesystem or S3 store.
 
     Args:
         bootstrap: the Kafka cluster.
         prefix: topic prefix, e.g. ``darkroom.``; also names the consumer groups.
-        root: data folder: ``objects/`` (the store), ``state/`` (Faust) and ``logs/``.
+        root: data folder: ``objects/`` (the filesystem store), ``state/`` (Faust) and ``logs/``.
         partitions: partitions of every topic.
         env: further settings for every service (``DARKROOM_…``).
+        storage: the object store of the services and of :attr:`store`; ``None``
+            means a filesystem store in ``root/objects``. An S3 bucket must exist.
     """
 
     bootstrap: str
@@ -36,22 +40,26 @@ class LocalPipeline:
     root: Path
     partitions: int = 8
     env: Mapping[str, str] | None = None
+    storage: StorageSettings | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.absolute()
+        if self.storage is None:
+            self.storage = StorageSettings(backend="local", root=self.root / "objects")
         self.services = ServiceGroup(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "DARKROOM_TOPIC_PREFIX": self.prefix,
                 "DARKROOM_TOPIC_PARTITIONS": str(self.partitions),
                 "DARKROOM_DATA_DIR": str(self.root / "state"),
-                "DARKROOM_STORAGE__BACKEND": "local",
-                "DARKROOM_STORAGE__ROOT": str(self.root / "objects"),
+                **storage_env(self.storage),
                 **(self.env or {}),
             },
             self.root / "logs",
         )
-        self.store = FilesystemStore(self.root / "objects")
+        self.store: ObjectStore = open_store(self.storage)
+        """The services' store. An S3 store's client belongs to the event loop that
+        used it first: ``await store.close()`` before using it from another loop."""
 
     async def create_topics(self) -> dict[str, str]:
         """Create the registry's topics for this prefix (idempotent)."""
@@ -67,7 +75,13 @@ class LocalPipeline:
         self.services.stop()
 
     def path(self, key: str) -> Path:
-        """Return the local file of object ``key``."""
+        """Return the local file of object ``key``.
+
+        Raises:
+            TypeError: the pipeline runs on S3 (read through :attr:`store` instead).
+        """
+        if not isinstance(self.store, FilesystemStore):
+            raise TypeError(f"{self.store!r} has no local files; read objects through .store")
         return self.store.local_path(key)
 
     def died(self) -> str | None:
@@ -80,12 +94,19 @@ class LocalPipeline:
     async def upload(
         self, paths: Iterable[Path], *, gallery: str, profile: str | None = None
     ) -> list[UploadedV1]:
-        """Store each file and produce its ``uploaded`` event, in order."""
-        async with UploadPublisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
-            return [
-                await upload_file(self.store, publisher, p, gallery_id=gallery, profile=profile)
-                for p in paths
-            ]
+        """Store each file and produce its ``uploaded`` event, in order.
+
+        Closes the store's connections afterwards, so the next call may run in
+        another event loop (``asyncio.run``).
+        """
+        try:
+            async with UploadPublisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
+                return [
+                    await upload_file(self.store, publisher, p, gallery_id=gallery, profile=profile)
+                    for p in paths
+                ]
+        finally:
+            await self.store.close()
 
     async def run(
         self,
@@ -115,9 +136,19 @@ def start_local_pipeline(
     *,
     partitions: int = 8,
     env: Mapping[str, str] | None = None,
+    storage: StorageSettings | None = None,
 ) -> LocalPipeline:
-    """Create the topics and start one process of each service."""
-    pipeline = LocalPipeline(bootstrap, prefix, root, partitions, env)
+    """Create the topics and start one process of each service (see :class:`LocalPipeline`)."""
+    pipeline = LocalPipeline(bootstrap, prefix, root, partitions, env, storage)
     asyncio.run(pipeline.create_topics())
     pipeline.start()
     return pipeline
+
+
+def storage_env(storage: StorageSettings) -> dict[str, str]:
+    """Return the fields set in ``storage`` as the ``DARKROOM_STORAGE__…`` variables (secrets in clear)."""
+    env = {}
+    for name, value in storage.model_dump(exclude_unset=True, exclude_none=True).items():
+        plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        env[f"DARKROOM_STORAGE__{name.upper()}"] = str(plain)
+    return env

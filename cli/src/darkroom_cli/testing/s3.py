@@ -120,11 +120,11 @@ async def s3_store(s3_settings: StorageSettings) -> AsyncIterator[S3Store]:
     try:
         yield store
     finally:
-        await _drop_bucket(store)
+        await drop_bucket(store)
         await store.close()
 
 
-async def _drop_bucket(store: S3Store) -> None:
+async def drop_bucket(store: S3Store) -> None:
     """Abort open multipart uploads, delete every object, then the bucket (best effort)."""
     client = await store.client()
     with contextlib.suppress(Exception):

@@ -126,7 +126,7 @@ class S3Store(ObjectStore):
             s3={"addressing_style": "path"},
             connect_timeout=s.connect_timeout_s,
             read_timeout=s.read_timeout_s,
-            retries={"max_attempts": s.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": s.max_attempts, "mode": "standard"},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
