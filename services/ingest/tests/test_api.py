@@ -190,6 +190,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(api):
         ("/v1/galleries/_hidden/uploads", {"file": ("a.jpg", b"x")}, {}, 422, "invalid_gallery_id"),
         ("/v1/galleries/g1/uploads?profile=Bad%20Profile", {"file": ("a.jpg", b"x")}, {}, 422, "invalid_profile"),
         ("/v1/galleries/g1/uploads", {"other": (None, "x")}, {}, 400, "missing_file"),
+        ("/v1/galleries/g1/uploads", {"file": ("a" * 2000 + ".jpg", b"x")}, {}, 400, "invalid_upload"),
         ("/v1/galleries/g1/uploads", None, {"Content-Type": "application/json"}, 400, "malformed_multipart"),
     ],
 )  # fmt: skip

@@ -13,6 +13,7 @@ backoff and an immediate hand-off to the stage's dead-letter topic::
         ├── ConfigurationError         a setting is missing or invalid
         ├── TopicMisconfigured         a topic is missing or has the wrong layout
         ├── InvalidKey                 an object key escapes its prefix or is malformed
+        ├── InvalidUpload              an upload's fields cannot form an uploaded event
         ├── ObjectNotFound             the object store has no such key
         ├── SchemaError                an event does not match its schema
         └── PoisonEvent                an event that no retry can process
@@ -98,6 +99,12 @@ class InvalidKey(PermanentError):
     """An object key or identifier is malformed or would escape its prefix."""
 
     default_reason = "invalid_key"
+
+
+class InvalidUpload(PermanentError):
+    """An upload's fields (file name, profile, ids) cannot form a valid ``uploaded`` event."""
+
+    default_reason = "invalid_upload"
 
 
 class ObjectNotFound(PermanentError):

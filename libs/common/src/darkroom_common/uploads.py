@@ -20,8 +20,9 @@ from typing import Literal, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
-from darkroom_common.errors import BrokerUnavailable
+from darkroom_common.errors import BrokerUnavailable, InvalidUpload
 from darkroom_common.objects import original_key, put_counted
 from darkroom_common.storage import ObjectStore, PutData
 from darkroom_schemas import UploadedV1, encode
@@ -158,23 +159,35 @@ async def upload_stream(
         StorageUnavailable: the object store failed.
         BrokerUnavailable: the event could not be produced (the object was removed).
         InvalidKey: ``gallery_id`` or ``image_id`` cannot be part of a key.
+        InvalidUpload: a field cannot form an ``uploaded`` event (e.g. a file name
+            over 1,024 characters); nothing was stored.
     """
     image_id = image_id or new_id()
+    # A name that is not valid UTF-8 (a lone surrogate from a non-UTF-8 file
+    # system) keeps its readable part; the event is checked before any byte is
+    # stored, so a refused upload leaves no orphaned original behind.
+    filename = filename.encode("utf-8", "replace").decode("utf-8")
     key = original_key(gallery_id, image_id, filename)
+    try:
+        draft = uploaded_event(
+            gallery_id=gallery_id,
+            image_id=image_id,
+            object_key=key,
+            filename=filename,
+            size_bytes=0,
+            content_type=content_type,
+            profile=profile,
+            source=source,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "upload"
+        raise InvalidUpload(f"The upload's {field} is not valid: {error['msg']}.") from None
     info = await put_counted(store, key, chunks, content_type=content_type)
-    event = uploaded_event(
-        gallery_id=gallery_id,
-        image_id=image_id,
-        object_key=key,
-        filename=filename,
-        size_bytes=info.size,
-        content_type=content_type,
-        profile=profile,
-        source=source,
-    )
+    event = draft.model_copy(update={"size_bytes": info.size})
     try:
         await publisher.publish(event)
-    except BrokerUnavailable:
+    except BaseException:
         await store.delete(key)
         raise
     return event

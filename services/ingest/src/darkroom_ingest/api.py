@@ -63,6 +63,7 @@ from darkroom_common.errors import (
     BrokerUnavailable,
     ConfigurationError,
     InvalidKey,
+    InvalidUpload,
     ObjectNotFound,
     StorageUnavailable,
 )
@@ -564,6 +565,9 @@ def create_api(
                         source="api",
                         content_type=content_type,
                     )
+                except InvalidUpload as exc:
+                    await parts.drain(DRAIN_LIMIT_BYTES)
+                    raise _err(400, exc.reason_code, exc.message) from None
                 except FileTooLarge:
                     await parts.drain(DRAIN_LIMIT_BYTES)
                     raise _err(
