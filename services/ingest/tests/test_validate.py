@@ -173,3 +173,20 @@ def test_full_gallery_rejects_new_images(store):
         max_images_per_gallery=1,
     )
     assert (out.accepted, out.reason_code) == (False, "gallery_full")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "originals/g2/img1/exif_gps_tahoe.jpg",  # another gallery's original
+        "originals/g1/img2/exif_gps_tahoe.jpg",  # another image's original
+        "originals/g1/exif_gps_tahoe.jpg",  # no image folder
+        "originals/g1/img1/../img2/x.jpg",  # traversal
+    ],
+)
+def test_an_object_key_outside_the_image_is_refused_unread(store, key):
+    event = upload(store, "jpeg/exif_gps_tahoe.jpg").model_copy(update={"object_key": key})
+    out = validate(event, store)
+    assert (out.accepted, out.reason_code) == (False, "foreign_object_key")
+    assert "g1" in out.reason_message
+    assert out.sha256 is None

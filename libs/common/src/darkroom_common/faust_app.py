@@ -72,7 +72,9 @@ def create_app(
         **overrides: further :class:`faust.Settings` values.
 
     Faust's own environment variables are ignored, with a warning (see
-    :func:`ignored_faust_env`).
+    :func:`ignored_faust_env`). Faust's built-in web pages (``/table``, ``/router``, the
+    statistics and graph pages) are off: they would answer without an API key. The web
+    server serves ``/metrics``, the views a service adds, and Faust's constant ``/`` index.
     """
     if ignored := ignored_faust_env():
         log.warning(
@@ -96,6 +98,13 @@ def create_app(
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
         "web_in_thread": False,
+        # Faust's built-in pages answer without authentication: /table/{name}/{key}/ serves
+        # table contents (the catalog's jobs), /router/ the cluster's topology, the debug
+        # pages sensor statistics. table_route forwards to a view's own path, not /router/.
+        "web_tables_enabled": False,
+        "web_router_enabled": False,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
         "broker_client_id": app_id,
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 4,

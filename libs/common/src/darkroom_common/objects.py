@@ -17,8 +17,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
+from darkroom_common.errors import InvalidKey
 from darkroom_common.metrics import Metrics
-from darkroom_common.storage import ObjectInfo, ObjectStore, PutData, join_key
+from darkroom_common.storage import ObjectInfo, ObjectStore, PutData, join_key, validate_key
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -48,6 +49,20 @@ def original_key(gallery_id: str, image_id: str, filename: str) -> str:
 def master_key(gallery_id: str, image_id: str) -> str:
     """Key of the JPEG master a RAW original was developed into."""
     return join_key("masters", gallery_id, image_id, "master.jpg")
+
+
+def is_image_key(key: str, gallery_id: str, image_id: str) -> bool:
+    """Whether ``key`` is a valid key of the form ``[<prefix>/]<gallery_id>/<image_id>/<name>``.
+
+    Every key above, and every key the S3 bridge turns into an upload, has this form;
+    an event whose key fails the check names another image's object (or none).
+    """
+    try:
+        validate_key(key)
+    except InvalidKey:
+        return False
+    parts = key.split("/")
+    return len(parts) >= 3 and parts[-3] == gallery_id and parts[-2] == image_id
 
 
 ImageObjects = Literal["originals", "masters", "variants"]

@@ -23,6 +23,7 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from darkroom_common.auth import AuthSettings
@@ -123,6 +124,8 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     """
     try:
         return cls(**overrides)
+    except SettingsError as exc:  # a JSON value that does not parse; names the field, not the value
+        raise ConfigurationError(f"invalid {cls.service} settings: {exc}") from exc
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
         lines = []

@@ -61,7 +61,7 @@ from aiokafka.errors import KafkaError
 from faust.web import View
 from faust.web.exceptions import ServiceUnavailable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from yarl import URL
 
 from darkroom_catalog.agents import JOBS_TABLE, Catalog
@@ -76,16 +76,17 @@ from darkroom_catalog.views import (
     parse_limit,
 )
 from darkroom_common.auth import Forbidden, KeyRing, Principal, Scope, Unauthenticated
-from darkroom_common.errors import DarkroomError, ObjectNotFound
+from darkroom_common.errors import DarkroomError, InvalidKey, ObjectNotFound
 from darkroom_common.gallery_settings import (
     GallerySettingsCache,
     cache_for,
     publish_gallery_settings,
 )
-from darkroom_common.storage import ObjectStore, open_store
+from darkroom_common.storage import ObjectStore, open_store, validate_key
 from darkroom_common.storage.s3 import S3Store
 from darkroom_imaging.profiles import list_profiles
 from darkroom_schemas import GallerySettingsV1, ImageDeletedV1, UploadedV1, WireRecord, encode
+from darkroom_schemas.base import Identifier
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +435,8 @@ class CatalogApi:
                     raise ApiError(403, "forbidden", f"the page's retry needs {PAGE_HEADER}: 1")
                 key = request.cookies.get(COOKIE) or ""
                 auth = request.headers.get("Authorization") or f"Bearer {key}"
-                status, body = await api.call("POST", f"/v1/jobs/{quote(job_id)}/retry", auth)
+                job = quote(_identifier(job_id, "job"), safe="")
+                status, body = await api.call("POST", f"/v1/jobs/{job}/retry", auth)
                 return web.json_response(body, status=status)
 
     # ---- actions -------------------------------------------------------------
@@ -566,7 +568,11 @@ class CatalogApi:
         return web.json_response(self.settings_view(gallery_id))
 
     async def object(self, request: web.Request, key: str) -> web.StreamResponse:
-        """Stream a variant's bytes from the store (only keys under :data:`OBJECT_PREFIXES`)."""
+        """Stream a variant's bytes from the store (only valid keys under :data:`OBJECT_PREFIXES`)."""
+        try:
+            validate_key(key)
+        except InvalidKey:
+            raise ApiError(404, "object_not_found", "not a valid object key") from None
         if not key.startswith(OBJECT_PREFIXES):
             raise ApiError(404, "object_not_found", "only variants are served")
         info = await self.store.head(key)
@@ -592,10 +598,14 @@ class CatalogApi:
             return response.status, await response.json(content_type=None)
 
     async def page(self, request: web.Request, gallery_id: str) -> web.Response:
-        """Render the gallery page; a ``?key=`` parameter becomes the page's cookie."""
+        """Render the gallery page; a ``?key=`` parameter becomes the page's cookie.
+
+        The key comes from ``?key=``, else the cookie, else the ``Authorization`` header.
+        """
         key = request.query.get("key") or request.cookies.get(COOKIE)
+        authorization = f"Bearer {key}" if key else request.headers.get("Authorization")
         try:
-            principal = self.keyring.authorize(f"Bearer {key}" if key else None, "read")
+            principal = self.keyring.authorize(authorization, "read")
         except (Unauthenticated, Forbidden) as exc:
             status = 401 if isinstance(exc, Unauthenticated) else 403
             return web.Response(
@@ -604,11 +614,12 @@ class CatalogApi:
                 status=status,
                 content_type="text/html",
             )
+        _gallery_id(gallery_id)  # 400 before the id goes into a URL
         query = f"?limit={MAX_LIMIT}"
         if cursor := request.query.get("cursor"):
             query += f"&cursor={quote(cursor)}"
         status, body = await self.call(
-            "GET", f"/v1/galleries/{quote(gallery_id, safe='')}/images{query}", f"Bearer {key}"
+            "GET", f"/v1/galleries/{quote(gallery_id, safe='')}/images{query}", authorization or ""
         )
         if status != 200:
             return web.json_response(body, status=status)
@@ -710,11 +721,19 @@ class CatalogApi:
             return response
 
 
-def _gallery_id(value: str) -> str:
+_ID = TypeAdapter(Identifier)
+
+
+def _identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid id, else raise 400 ``invalid_<what>_id``."""
     try:
-        GallerySettingsV1(gallery_id=value)
+        _ID.validate_python(value)
     except ValidationError:
         raise ApiError(
-            400, "invalid_gallery_id", "a gallery id is 1-128 of [A-Za-z0-9_.-]"
+            400, f"invalid_{what}_id", f"a {what} id is 1-128 of [A-Za-z0-9_.-]"
         ) from None
     return value
+
+
+def _gallery_id(value: str) -> str:
+    return _identifier(value, "gallery")

@@ -15,6 +15,7 @@ from typing import Any
 
 from darkroom_catalog.galleries import FailedJob, GalleryImage, GalleryState
 from darkroom_catalog.jobs import JobState
+from darkroom_schemas import ImageMetadata
 
 UrlFor = Callable[[str], Awaitable[str]]
 """Turns an object key into a URL a client can GET."""
@@ -30,6 +31,15 @@ class BadQuery(ValueError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+PRIVATE_METADATA = frozenset({"gps_latitude", "gps_longitude", "gps_altitude"})
+"""EXIF fields the API never shows: where a photo was taken stays in the pipeline's events."""
+
+
+def public_metadata(metadata: ImageMetadata | None) -> dict[str, Any] | None:
+    """Return the EXIF summary the API shows: every field but :data:`PRIVATE_METADATA`."""
+    return metadata.model_dump(mode="json", exclude=set(PRIVATE_METADATA)) if metadata else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -93,7 +103,8 @@ async def image_of_job(job: JobState, url_for: UrlFor) -> dict[str, Any]:
     """Return the public view of an image from its job (``GET /v1/images/{image_id}``).
 
     Shape: ``image_id``, ``gallery_id``, ``job_id``, ``filename``, ``status``,
-    ``error``, ``variants`` (done ones, with URLs), ``metadata`` (EXIF summary),
+    ``error``, ``variants`` (done ones, with URLs), ``metadata`` (EXIF summary
+    without the GPS position, :func:`public_metadata`),
     ``thumbhash``, ``dominant_colour`` (``#rrggbb``), ``completed_at``.
     """
     done = {
@@ -110,7 +121,7 @@ async def image_of_job(job: JobState, url_for: UrlFor) -> dict[str, Any]:
         "status": job.status,
         "error": job.error.model_dump() if job.error else None,
         "variants": await _variants(done, url_for),
-        "metadata": job.metadata.model_dump(mode="json") if job.metadata else None,
+        "metadata": public_metadata(job.metadata),
         "thumbhash": job.thumbhash,
         "dominant_colour": job.dominant_colour,
         "completed_at": _iso(job.completed_at),
@@ -130,7 +141,7 @@ async def _gallery_item(
             "variants": await _variants(
                 {k: v.model_dump() for k, v in entry.variants.items()}, url_for
             ),
-            "metadata": entry.metadata.model_dump(mode="json") if entry.metadata else None,
+            "metadata": public_metadata(entry.metadata),
             "thumbhash": entry.thumbhash,
             "dominant_colour": entry.dominant_colour,
             "completed_at": _iso(entry.completed_at),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from darkroom_common.errors import ObjectNotFound
-from darkroom_common.objects import download
+from darkroom_common.objects import download, is_image_key
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.metadata import Metadata, read_metadata
 from darkroom_imaging.outcomes import Failure
@@ -31,6 +31,7 @@ MISSING_ORIGINAL = "missing_original"
 FORMAT_NOT_ALLOWED = "format_not_allowed"
 DUPLICATE = "duplicate"
 GALLERY_FULL = "gallery_full"
+FOREIGN_OBJECT_KEY = "foreign_object_key"
 
 
 class GalleryIndex(Protocol):
@@ -145,9 +146,21 @@ async def validate_upload(
     headers and reads its EXIF in a worker thread, then applies the format
     allowlist, duplicate detection and the per-gallery limit.
 
+    An upload whose ``object_key`` is not ``…/<gallery_id>/<image_id>/<name>`` is
+    refused unread (``foreign_object_key``): an event must not pull another gallery's
+    (or image's) original into its own gallery.
+
     Raises:
         StorageUnavailable: the object store failed (retriable).
     """
+    if not is_image_key(upload.object_key, upload.gallery_id, upload.image_id):
+        return reject(
+            upload,
+            FOREIGN_OBJECT_KEY,
+            f"The object key {upload.object_key[:300]!r} is not an object of image "
+            f"{upload.image_id!r} in gallery {upload.gallery_id!r} "
+            f"(expected .../{upload.gallery_id}/{upload.image_id}/<file name>).",
+        )
     if upload.size_bytes > settings.max_upload_bytes:
         return reject(
             upload,

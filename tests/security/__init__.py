@@ -1,0 +1,1 @@
+"""The security suite (issue 7): auth, prefix confinement, presigned URLs, secrets, GPS."""
