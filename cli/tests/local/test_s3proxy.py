@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import hashlib
+import hmac
 import os
 import socket
 import time
@@ -38,7 +42,7 @@ def test_start_status_stop(proxy: LocalS3Proxy) -> None:
     assert status.endpoint_url == proxy.endpoint_url
     assert int(proxy.pid_path.read_text()) == status.pid
     props = proxy.properties_path.read_text()
-    assert "s3proxy.authorization=aws-v2-or-v4" in props
+    assert "s3proxy.authorization=aws-v4" in props
     assert f"jclouds.filesystem.basedir={proxy.data_dir}" in props
     assert "s3proxy.virtual-host" not in props.replace("# s3proxy.virtual-host", "")
 
@@ -77,7 +81,22 @@ async def test_server_verifies_signatures(proxy: LocalS3Proxy) -> None:
             await bad.get_bytes("k")
     async with httpx.AsyncClient() as http:
         anonymous = await http.get(f"{proxy.endpoint_url}/sigcheck/k", timeout=5)
+        sigv2 = await http.get(
+            f"{proxy.endpoint_url}/sigcheck/k",
+            headers=sigv2_headers(proxy.access_key, proxy.secret_key, "GET", "/sigcheck/k"),
+            timeout=5,
+        )
     assert anonymous.status_code == 403
+    # A correct legacy Signature Version 2 (HMAC-SHA1) is refused too: SigV4 only.
+    assert sigv2.status_code == 403, sigv2.text
+
+
+def sigv2_headers(access_key: str, secret_key: str, method: str, path: str) -> dict[str, str]:
+    """Headers of an S3 request signed with AWS Signature Version 2 (the legacy scheme)."""
+    date = email.utils.formatdate(usegmt=True)
+    string_to_sign = f"{method}\n\n\n{date}\n{path}"
+    digest = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    return {"Date": date, "Authorization": f"AWS {access_key}:{base64.b64encode(digest).decode()}"}
 
 
 def test_port_in_use_is_refused(tmp_path: Path) -> None:

@@ -137,8 +137,9 @@ class LocalS3Proxy:
         (self.state_dir / "tmp").mkdir(exist_ok=True)
         lines = [
             f"s3proxy.endpoint={self.endpoint_url}",
-            # Verify AWS signatures (header and presigned query, V2 or V4) on every request.
-            "s3proxy.authorization=aws-v2-or-v4",
+            # Verify an AWS Signature Version 4 (header or presigned query) on every
+            # request; the legacy V2 scheme is refused, as AWS refuses it in new regions.
+            "s3proxy.authorization=aws-v4",
             f"s3proxy.identity={self.access_key}",
             f"s3proxy.credential={self.secret_key}",
             # s3proxy.virtual-host stays unset: path-style addressing only.
