@@ -228,7 +228,7 @@ def test_protected_routes_refuse_missing_wrong_and_unscoped_keys(stack, routes):
 
 def test_the_gallery_page_takes_its_key_from_the_query_or_cookie_too(stack):
     page = f"{stack.catalog}/galleries/{PARAMS['gallery_id']}"
-    assert stack.http.get(page, params={"key": stack.keys["read"]}).status_code == 200
+    assert stack.http.get(page, params={"key": stack.keys["read"]}).status_code == 303
     assert stack.http.get(page, params={"key": stack.keys["upload"]}).status_code == 403
     assert stack.http.get(page, params={"key": new_secret()}).status_code == 401
     cookie = {"Cookie": f"darkroom_key={stack.keys['read']}"}

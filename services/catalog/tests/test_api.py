@@ -365,8 +365,21 @@ async def test_gallery_page_auth_and_escaping(catalog_service, flow):
     status, _, _ = await call("GET", f"{page}?key=wrong-key-0123456789", scope=None)
     assert status == 401
 
+    # ?key= becomes the cookie and leaves the URL (history, Referer) at once.
+    status, _, headers = await call(
+        "GET", f"{page}?cursor=0&key={KEYS['read']}", scope=None, allow_redirects=False
+    )
+    assert status == 303
+    assert headers["Location"] == f"/galleries/{gallery}?cursor=0"
+    assert f"darkroom_key={KEYS['read']}" in headers["Set-Cookie"]
+    assert "HttpOnly" in headers["Set-Cookie"]
+    assert "SameSite=Strict" in headers["Set-Cookie"]
+    assert headers["Referrer-Policy"] == "no-referrer"
+
     async def rendered() -> Any:
-        status, body, headers = await call("GET", f"{page}?key={KEYS['read']}", scope=None)
+        status, body, headers = await call(
+            "GET", page, scope=None, cookies={"darkroom_key": KEYS["read"]}
+        )
         return (body, headers) if status == 200 and b"truncated" in body else None
 
     body, headers = await until(rendered)
@@ -374,8 +387,7 @@ async def test_gallery_page_auth_and_escaping(catalog_service, flow):
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;.jpg" in body
     assert b"&lt;b&gt;cut&lt;/b&gt;" in body
     assert b'class="retry"' not in body  # a read key gets no Retry button
-    assert "HttpOnly" in headers["Set-Cookie"]
-    assert "SameSite=Strict" in headers["Set-Cookie"]
+    assert headers["Referrer-Policy"] == "no-referrer"
     # The page's retry action needs its header and an admin cookie.
     retry = f"{page}/jobs/{f.job_id}/retry"
     status, body, _ = await call("POST", retry, scope=None, cookies={"darkroom_key": KEYS["admin"]})

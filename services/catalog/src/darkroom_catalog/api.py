@@ -601,6 +601,9 @@ class CatalogApi:
         """Render the gallery page; a ``?key=`` parameter becomes the page's cookie.
 
         The key comes from ``?key=``, else the cookie, else the ``Authorization`` header.
+        A valid ``?key=`` is answered with a ``303 See Other`` to the same page without
+        it, setting the cookie, so the key does not stay in the address bar, the
+        browser's history or a ``Referer``.
         """
         key = request.query.get("key") or request.cookies.get(COOKIE)
         authorization = f"Bearer {key}" if key else request.headers.get("Authorization")
@@ -615,6 +618,16 @@ class CatalogApi:
                 content_type="text/html",
             )
         _gallery_id(gallery_id)  # 400 before the id goes into a URL
+        if request.query.get("key"):
+            response = web.Response(
+                status=303, headers={"Location": str(request.rel_url.without_query_params("key"))}
+            )
+            response.set_cookie(
+                COOKIE, key or "", httponly=True, samesite="Strict", path="/", max_age=8 * 3600
+            )
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Referrer-Policy"] = "no-referrer"
+            return response
         query = f"?limit={MAX_LIMIT}"
         if cursor := request.query.get("cursor"):
             query += f"&cursor={quote(cursor)}"
@@ -631,10 +644,7 @@ class CatalogApi:
             f"script-src 'nonce-{nonce}'; connect-src 'self'; base-uri 'none'; form-action 'self'"
         )
         response.headers["Cache-Control"] = "no-store"
-        if request.query.get("key"):
-            response.set_cookie(
-                COOKIE, key or "", httponly=True, samesite="Strict", path="/", max_age=8 * 3600
-            )
+        response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     async def job_events(self, request: web.Request, job_id: str) -> web.StreamResponse:
