@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml
 
-.PHONY: help run test lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline clean
+.PHONY: help run test lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,3 +77,6 @@ clean: ## stop the broker and remove local state (not the caches in .tools)
 
 bench-pipeline: bootstrap ## pipeline latency and throughput through Kafka (prints figures)
 	$(VENV)/bin/python bench/pipeline_bench.py
+
+bench-load: bootstrap ## 1,000 uploads from 100 concurrent clients through the upload API (prints figures)
+	$(VENV)/bin/python bench/load_bench.py
