@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
+import os
 import sys
 import tempfile
 import time
@@ -142,13 +142,13 @@ async def main(shard: int, shards: int, start: int) -> None:
                 "verdict": verdict,
                 "problem": problem,
                 "seconds": time.perf_counter() - began,
-                "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "rss_kib": _hwm_kib(os.getpid()),
             }
             print(json.dumps(line), flush=True)
         exiftool = shared_exiftool()
         summary = {
             "done": True,
-            "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "rss_kib": _hwm_kib(os.getpid()),
             "exiftool_rss_kib": _hwm_kib(exiftool.pid),
             "exiftool_starts": exiftool.starts,
         }
