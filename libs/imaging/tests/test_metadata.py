@@ -246,6 +246,18 @@ def test_missing_file_reports_error() -> None:
     assert any(w.startswith("exiftool_error") for w in m.warnings)
 
 
+def test_each_answer_carries_its_own_stderr_whole() -> None:
+    """stderr is read up to the request's -echo4 sentinel: nothing late, nothing carried over."""
+    with ExifTool() as tool:
+        for _ in range(20):
+            _, missing = tool.execute("-json", str(CORPUS / "no-such-file.jpg"))
+            assert "File not found" in missing
+            assert "{done" not in missing
+            out, clean = tool.execute("-json", "-Make", str(CORPUS / "jpeg/exif_gps_tahoe.jpg"))
+            assert '"Make": "HTC"' in out
+            assert "File not found" not in clean
+
+
 def test_thread_safe_shared_instance() -> None:
     tool = shared_exiftool()
     assert shared_exiftool() is tool

@@ -154,11 +154,14 @@ class ExifTool:
         self._counter += 1
         proc = self._proc
         assert proc.stdin is not None
-        request = "\n".join([*args, f"-execute{self._counter}", ""]).encode()
+        # -execute{n} ends the answer on stdout with {ready{n}}; -echo4 writes {done{n}} to
+        # stderr once the command is processed, after its warnings and errors.
+        done = f"{{done{self._counter}}}"
+        request = "\n".join([*args, "-echo4", done, f"-execute{self._counter}", ""]).encode()
         try:
             proc.stdin.write(request)
             proc.stdin.flush()
-            return self._read(proc, f"{{ready{self._counter}}}".encode())
+            return self._read(proc, f"{{ready{self._counter}}}".encode(), done.encode())
         except BrokenPipeError as exc:
             self._kill()
             raise ExifToolDied("ExifTool exited before the request") from exc
@@ -166,7 +169,10 @@ class ExifTool:
             self._kill()
             raise
 
-    def _read(self, proc: subprocess.Popen[bytes], sentinel: bytes) -> tuple[str, str]:
+    def _read(
+        self, proc: subprocess.Popen[bytes], sentinel: bytes, err_sentinel: bytes
+    ) -> tuple[str, str]:
+        """Read stdout up to ``sentinel`` and stderr up to ``err_sentinel`` (both removed)."""
         assert proc.stdout is not None
         assert proc.stderr is not None
         out, err = bytearray(), bytearray()
@@ -174,11 +180,7 @@ class ExifTool:
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ, out)
             sel.register(proc.stderr, selectors.EVENT_READ, err)
-            while True:
-                idx = out.rfind(sentinel)
-                if idx >= 0 and out[idx + len(sentinel) :].strip() == b"":
-                    del out[idx:]
-                    break
+            while not (_ends_with(out, sentinel) and _ends_with(err, err_sentinel)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ExifToolTimeout(f"ExifTool gave no answer within {self.timeout} s")
@@ -187,10 +189,8 @@ class ExifTool:
                     if not chunk:
                         raise ExifToolDied("ExifTool exited during the request")
                     key.data.extend(chunk)
-            # stderr lines of this request may arrive just after the sentinel
-            for key, _ in sel.select(0.005):
-                if key.data is err:
-                    err.extend(os.read(key.fd, 65536))
+        del out[out.rfind(sentinel) :]
+        del err[err.rfind(err_sentinel) :]
         return out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def read_tags(self, path: Path, tags: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -248,3 +248,9 @@ def shared_exiftool() -> ExifTool:
             _shared = ExifTool()
             atexit.register(_shared.close)
         return _shared
+
+
+def _ends_with(data: bytearray, sentinel: bytes) -> bool:
+    """Whether ``data`` ends with ``sentinel`` followed by nothing but white space."""
+    idx = data.rfind(sentinel)
+    return idx >= 0 and data[idx + len(sentinel) :].strip() == b""
