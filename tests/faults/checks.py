@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from darkroom_cli.commands.dlq import partition_counts
 from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobEnd
+from darkroom_common.topics import read_to_end
 from darkroom_imaging.profiles import load_profile
 from darkroom_ingest.testing import KEYS, READ_KEY, auth
 from darkroom_schemas import CatalogedV1, UploadedV1, decode
@@ -118,27 +117,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     Events of one key come in their partition's order. Raises
     :class:`~darkroom_schemas.WireFormatError` on a value that is not an event.
     """
-    count = (await partition_counts(bootstrap, [topic]))[topic]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(count)]
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        for tp, offset in (await consumer.beginning_offsets(parts)).items():
-            consumer.seek(tp, offset)
-        out: list[Any] = []
-        remaining = {tp for tp in parts if await consumer.position(tp) < ends[tp]}
-        while remaining:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                out += [decode(r.value or b"") for r in records]
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
+    return [decode(r.value or b"") async for r in read_to_end(bootstrap, [topic])]
 
 
 def catalog_url(pipeline: LocalPipeline) -> str:

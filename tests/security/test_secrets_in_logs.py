@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from darkroom_catalog.settings import CatalogSettings
 from darkroom_common.errors import ConfigurationError
 from darkroom_common.settings import load_settings
 from darkroom_common.storage import S3Store, StorageAccessDenied
+from darkroom_common.topics import admin_client, read_to_end
 from darkroom_ingest.api import create_api
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.testing import ServerThread
@@ -269,27 +269,12 @@ def _settings_texts(stack: Stack, seen: Evidence) -> None:
 
 async def _topic_records(stack: Stack) -> list[str]:
     """Every record (key and value, as Latin-1 text) of every topic of the stack's prefix."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await consumer.start()
-    await producer.start()
-    try:
-        topics = [t for t in await consumer.topics() if t.startswith(stack.prefix)]
-        parts = [TopicPartition(t, p) for t in topics for p in await producer.partitions_for(t)]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        texts: list[str] = []
-        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(*parts, timeout_ms=1000)).values():
-                texts += [
-                    (r.key or b"").decode("latin-1") + (r.value or b"").decode("latin-1")
-                    for r in records
-                ]
-        return texts
-    finally:
-        await producer.stop()
-        await consumer.stop()
+    async with admin_client(stack.bootstrap) as admin:
+        topics = [t for t in await admin.list_topics() if t.startswith(stack.prefix)]
+    return [
+        (r.key or b"").decode("latin-1") + (r.value or b"").decode("latin-1")
+        async for r in read_to_end(stack.bootstrap, topics)
+    ]
 
 
 def test_no_secret_in_logs_errors_events_or_answers(stack, caplog):

@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobEnd, JobTracker
+from darkroom_common.topics import read_to_end
 from darkroom_schemas import CatalogedV1, WireFormatError, decode
 
 MAX_ATTEMPTS = 5
@@ -193,25 +193,14 @@ async def burst(api: str, key: str, clients: list[list[Upload]], *, timeout_s: f
 
 async def cataloged_records(bootstrap: str, topic: str, job_ids: set[str]) -> Counter[str]:
     """Count the records on ``topic`` (``cataloged``) per job id in ``job_ids``, up to its current end."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
     counts: Counter[str] = Counter()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = {tp: o for tp, o in (await consumer.end_offsets(partitions)).items() if o}
-        while [tp for tp, o in ends.items() if await consumer.position(tp) < o]:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for r in records:
-                    try:
-                        event = decode(r.value or b"")
-                    except WireFormatError:
-                        continue
-                    if isinstance(event, CatalogedV1) and event.job_id in job_ids:
-                        counts[event.job_id] += 1
-    finally:
-        await consumer.stop()
+    async for r in read_to_end(bootstrap, [topic]):
+        try:
+            event = decode(r.value or b"")
+        except WireFormatError:
+            continue
+        if isinstance(event, CatalogedV1) and event.job_id in job_ids:
+            counts[event.job_id] += 1
     return counts
 
 

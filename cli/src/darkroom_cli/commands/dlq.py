@@ -14,18 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from darkroom_cli.commands import iso_timestamp
 from darkroom_common.errors import DarkroomError
 from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import admin_client
+from darkroom_common.topics import read_to_end
 from darkroom_schemas import DeadLetterV1, WireFormatError, decode
 from darkroom_schemas.topics import STAGES
 
@@ -53,20 +53,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--reason", help="only this reason code")
         p.add_argument(
             "--since",
-            type=_timestamp,
+            type=iso_timestamp,
             help="only dead letters at or after this ISO 8601 time (UTC if no offset)",
         )
         if action == "show":
             p.add_argument("--id", required=True, help="the dead letter's event_id")
         p.set_defaults(func=_run)
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,69 +95,19 @@ async def read_letters(
     ``since`` seeks by timestamp (Kafka's offsets-for-times), so old partitions are not read.
     """
     topics = [f"{prefix}{s.dead_letter}" for s in STAGES if stage in (None, s.name)]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
     found: list[Letter] = []
-    try:
-        partitions = [
-            TopicPartition(t, p)
-            for t, count in (await partition_counts(bootstrap, topics)).items()
-            for p in range(count)
-        ]
-        if not partitions:
-            return found
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        if since is not None:
-            starts = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in partitions}
-            )
-            for tp in partitions:
-                at = starts.get(tp)
-                consumer.seek(tp, at.offset if at is not None else ends[tp])
-        else:  # explicit offsets: a lazy seek_to_beginning can lose to a "latest" reset
-            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
-                consumer.seek(tp, offset)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    try:
-                        envelope = decode(r.value or b"")
-                    except WireFormatError:
-                        continue
-                    if (
-                        isinstance(envelope, DeadLetterV1)
-                        and reason
-                        in (
-                            None,
-                            envelope.reason_code,
-                        )
-                        and (since is None or envelope.occurred_at >= since)
-                    ):
-                        found.append(Letter(tp.topic, tp.partition, r.offset, envelope))
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        # aiokafka's group-less coordinator re-raises the cancellation of its own
-        # internal task on stop(); nothing of ours is being cancelled here.
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer.stop()
+    async for r in read_to_end(bootstrap, topics, since=since):
+        try:
+            envelope = decode(r.value or b"")
+        except WireFormatError:
+            continue
+        if (
+            isinstance(envelope, DeadLetterV1)
+            and reason in (None, envelope.reason_code)
+            and (since is None or envelope.occurred_at >= since)
+        ):
+            found.append(Letter(r.topic, r.partition, r.offset, envelope))
     return found
-
-
-async def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    """Return ``{topic: partitions}`` for those of ``topics`` that exist."""
-    async with admin_client(bootstrap) as admin:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in topics if t in existing]
-        return (
-            {m["topic"]: len(m["partitions"]) for m in await admin.describe_topics(wanted)}
-            if wanted
-            else {}
-        )
 
 
 async def requeue(bootstrap: str, letters: list[Letter]) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from darkroom_cli.commands import iso_timestamp
 from darkroom_common.errors import DarkroomError
 from darkroom_common.settings import DarkroomSettings, load_settings
 from darkroom_common.topics import admin_client
@@ -46,11 +47,11 @@ def register(subparsers: Any) -> None:
         "--topic", choices=["validated", "uploaded"], required=True, help="registry topic to replay"
     )
     start = p.add_mutually_exclusive_group(required=True)
-    start.add_argument("--from-time", type=_timestamp, help="ISO 8601 time (UTC if no offset)")
+    start.add_argument("--from-time", type=iso_timestamp, help="ISO 8601 time (UTC if no offset)")
     start.add_argument("--from-offset", type=int, help="offset on every partition")
     p.add_argument(
         "--to-time",
-        type=_timestamp,
+        type=iso_timestamp,
         help="stop at records after this time (default: the current end)",
     )
     p.add_argument("--gallery", help="only this gallery")
@@ -74,20 +75,12 @@ def register(subparsers: Any) -> None:
     )
     r.add_argument("--group", required=True, help="consumer group, e.g. darkroom.variants")
     r.add_argument(
-        "--to-time", type=_timestamp, required=True, help="ISO 8601 time (UTC if no offset)"
+        "--to-time", type=iso_timestamp, required=True, help="ISO 8601 time (UTC if no offset)"
     )
     r.add_argument(
         "--bootstrap", help="host:port list (default: settings / KAFKA_BOOTSTRAP_SERVERS)"
     )
     r.set_defaults(func=_reset)
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _ms(value: datetime) -> int:

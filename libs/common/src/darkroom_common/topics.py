@@ -8,11 +8,15 @@ registry says, stops the service with :class:`TopicMisconfigured`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -195,3 +199,70 @@ async def verify_topics(bootstrap: str, wanted: list[TopicLayout], *, service: s
             f"{service} cannot start: {details}. Run `darkroom topics create` "
             f"against {bootstrap} (or fix the topics by hand) and start it again."
         )
+
+
+async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """Return ``{topic: partitions}`` for those of ``topics`` that exist.
+
+    Raises:
+        BrokerUnavailable: the cluster cannot be reached.
+    """
+    async with admin_client(bootstrap) as admin:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        return (
+            {m["topic"]: len(m["partitions"]) for m in await admin.describe_topics(wanted)}
+            if wanted
+            else {}
+        )
+
+
+async def read_to_end(
+    bootstrap: str, topics: Iterable[str], *, since: datetime | None = None
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Yield every record of ``topics`` up to the end offsets they had when reading began.
+
+    Reads from each partition's beginning, or with ``since`` from the first offset at
+    or after that time (Kafka's offsets-for-times). Records of one partition come in
+    offset order; topics that do not exist are skipped. Uses no consumer group (no
+    offsets are committed), and explicit offsets: a lazy ``seek_to_beginning`` can
+    lose to the ``latest`` reset.
+
+    Raises:
+        BrokerUnavailable: the cluster cannot be reached.
+    """
+    partitions = [
+        TopicPartition(t, p)
+        for t, count in (await partition_counts(bootstrap, topics)).items()
+        for p in range(count)
+    ]
+    if not partitions:
+        return
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        if since is not None:
+            starts = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in partitions}
+            )
+            for tp in partitions:
+                at = starts.get(tp)
+                consumer.seek(tp, at.offset if at is not None else ends[tp])
+        else:
+            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, offset)
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            for records in (await consumer.getmany(*remaining, timeout_ms=1000)).values():
+                for record in records:
+                    yield record
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        # aiokafka's group-less coordinator re-raises the cancellation of its own
+        # internal task on stop(); nothing of ours is being cancelled here.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
