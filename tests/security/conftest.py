@@ -42,7 +42,7 @@ from darkroom_cli.testing.s3 import S3Server
 from darkroom_common.storage import S3Store, StorageSettings
 from darkroom_ingest.api import create_api
 from darkroom_ingest.settings import IngestSettings
-from darkroom_ingest.testing import ServerThread, free_port, read_events
+from darkroom_ingest.testing import ServerThread, free_port, read_events, wait_ready
 from darkroom_schemas import CatalogedV1
 
 CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared" / "corpus")
@@ -192,20 +192,6 @@ def raw_request(
         conn.close()
 
 
-def _wait_ok(url: str, pipeline: LocalPipeline, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (why := pipeline.died()) is not None:
-            raise AssertionError(why)
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer 200 within {timeout_s} s")
-
-
 async def _make_bucket(storage: StorageSettings) -> None:
     async with S3Store(storage) as store:
         await store.ensure_bucket()
@@ -263,12 +249,11 @@ def stack(
             )
             app = create_api(settings)
             with ServerThread(app, port) as api:
-                urls = [f"{api.url}/readyz", f"http://127.0.0.1:{catalog.web_port}/readyz"]
-                urls += [
-                    f"http://127.0.0.1:{p.web_port}/metrics" for p in pipeline.services.processes
-                ]
-                for url in urls:
-                    _wait_ok(url, pipeline, 120)
+                wait_ready(api.url, timeout_s=120)
+                deadline = time.monotonic() + 120
+                catalog.wait_ok(f"http://127.0.0.1:{catalog.web_port}/readyz", deadline)
+                for p in pipeline.services.processes:
+                    p.wait_ok(f"http://127.0.0.1:{p.web_port}/metrics", deadline)
                 stack = Stack(
                     kafka_bootstrap,
                     storage,

@@ -353,14 +353,5 @@ def start_upload_api(pipeline: LocalPipeline, *, timeout_s: float = 120.0) -> st
         extra_env={"DARKROOM_INGEST_CATALOG_API_URL": f"http://127.0.0.1:{catalog.web_port}"},
     )
     url = f"http://127.0.0.1:{process.web_port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.process.poll() is not None:
-            raise RuntimeError(f"upload-api exited:\n{process.tail()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"upload-api not ready within {timeout_s:g} s:\n{process.tail()}")
+    process.wait_ok(f"{url}/readyz", time.monotonic() + timeout_s)
+    return url

@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from darkroom_cli.local.jars import repo_root
 from darkroom_cli.local.kafka import LocalKafka, default_state_dir
-from darkroom_cli.local.services import ServiceGroup, ServiceProcess
+from darkroom_cli.local.services import ServiceGroup
 from darkroom_common.errors import DarkroomError
 from darkroom_common.settings import DarkroomSettings, load_settings
 from darkroom_common.topics import create_topics, layouts
@@ -63,23 +61,6 @@ def admin_key(data_dir: Path) -> tuple[str, Path]:
     with os.fdopen(fd, "w") as f:
         json.dump([{"name": "serve-admin", "key": key, "scopes": ["admin"]}], f)
     return key, path
-
-
-def _wait_ready(url: str, process: ServiceProcess, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.process.poll() is not None:
-            raise RuntimeError(
-                f"{process.name} exited ({process.process.returncode}):\n{process.tail()}"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(
-        f"{process.name} did not answer {url} within {READY_TIMEOUT_S:g} s:\n{process.tail()}"
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -127,8 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
         upload_api = f"http://127.0.0.1:{upload.web_port}"
         deadline = time.monotonic() + READY_TIMEOUT_S
-        _wait_ready(f"{upload_api}/healthz", upload, deadline)
-        _wait_ready(f"{catalog_api}/healthz", processes["catalog"], deadline)
+        upload.wait_ok(f"{upload_api}/healthz", deadline)
+        processes["catalog"].wait_ok(f"{catalog_api}/healthz", deadline)
         print(
             json.dumps({"upload_api": upload_api, "catalog_api": catalog_api, "api_key": key}),
             flush=True,

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 SERVICES: dict[str, str] = {
     "ingest": "darkroom_ingest",
     "raw-provider": "darkroom_raw_provider",
@@ -60,6 +62,29 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def wait_ok(self, url: str, deadline: float) -> None:
+        """Poll ``url`` (a page this process serves) until it answers 200.
+
+        Args:
+            deadline: a ``time.monotonic()`` instant, so several waits can share one budget.
+
+        Raises:
+            RuntimeError: the process exited, or ``url`` did not answer 200 by ``deadline``;
+                the message ends with the process's log tail.
+        """
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.tail()}"
+                )
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not answer 200 on {url} in time:\n{self.tail()}")
 
 
 @dataclass

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pydantic import SecretStr
 
 from darkroom_cli.local.jars import repo_root
 from darkroom_cli.local.s3proxy import LocalS3Proxy
+from darkroom_cli.local.services import free_port
 from darkroom_common.storage import MIN_PART_BYTES, S3Store, StorageSettings
 
 
@@ -62,13 +62,6 @@ class S3Server:
         }
         values.update(overrides)
         return StorageSettings.model_validate(values)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
