@@ -12,6 +12,7 @@ import pytest
 import pyvips
 from prometheus_client import REGISTRY
 
+from darkroom_common.errors import StorageUnavailable
 from darkroom_common.storage import FilesystemStore
 from darkroom_imaging.profiles import load_profile
 from darkroom_imaging.specs import spec_hash
@@ -144,3 +145,20 @@ def test_a_redelivered_request_reuses_the_object_rendered_from_the_same_source(s
     assert [getattr(again, f) for f in fields] == [getattr(first, f) for f in fields]
     assert other_source is None
     assert any_source is not None  # the replay lane reuses by spec alone
+
+
+class UnreachableStore(FilesystemStore):
+    """A filesystem store whose metadata reads fail as an unavailable S3 would."""
+
+    async def head(self, key: str):
+        raise StorageUnavailable(f"HEAD {key}: 503 SlowDown")
+
+
+def test_a_store_that_cannot_tell_leaves_the_request_to_the_render_path(store, caplog):
+    [request, *_] = requests_for(store, "orientation/Portrait_6.jpg")
+    renderer = Renderer(store, VariantsSettings(), ThreadPoolExecutor(1))
+    asyncio.run(renderer.publish(request, asyncio.run(renderer.render_one(request))))
+    assert asyncio.run(reuse(store, request, same_source=True)) is not None
+    unreachable = UnreachableStore(store.root)
+    assert asyncio.run(reuse(unreachable, request, same_source=True)) is None
+    assert "reuse check failed" in caplog.text

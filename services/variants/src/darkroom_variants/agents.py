@@ -146,18 +146,17 @@ async def reuse_or_render(
     answered from the object its first render wrote: a render depends on the
     batch it was in (shrink-on-load to the batch's largest size), so rendering
     again would overwrite the object with other bytes than the ``variant-done``
-    the catalog already recorded. A failing store (the check) leaves the request
-    to the render path, whose runner retries and dead-letters.
+    the catalog already recorded. A store that cannot tell leaves the request to the
+    render path (:func:`reuse`).
     """
     fresh = []
     for event in events:
         request = event.value
-        done = None
-        if isinstance(request, VariantRequestedV1):
-            try:
-                done = await reuse(renderer.store, request, same_source=same_source)
-            except Exception as exc:  # outside the runner: must not stop the agent
-                log.warning("reuse check failed; rendering", extra={"error": str(exc)})
+        done = (
+            await reuse(renderer.store, request, same_source=same_source)
+            if isinstance(request, VariantRequestedV1)
+            else None
+        )
         if done is None:
             fresh.append(event)
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from darkroom_common.errors import ObjectNotFound
+from darkroom_common.errors import DarkroomError, ObjectNotFound
 from darkroom_common.metrics import Metrics
 from darkroom_common.objects import download, put_counted, variant_key
 from darkroom_common.storage import ObjectStore
@@ -32,6 +33,8 @@ from darkroom_imaging.render import RenderContext, RenderedVariant, render
 from darkroom_imaging.specs import VariantSpec, spec_hash
 from darkroom_schemas import VariantDoneV1, VariantRequestedV1
 from darkroom_variants.settings import VariantsSettings
+
+log = logging.getLogger(__name__)
 
 Outcome = RenderedVariant | Failure
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -223,6 +226,8 @@ async def reuse(
     gives the sizes. ``None`` when there is no such object or it lacks that metadata,
     or, with ``same_source``, when it was not recorded as rendered from the request's
     ``source_sha256`` (a retried RAW may have a new master under the same key).
+    ``None`` too when the store cannot tell (unavailable, access denied): the render
+    path then meets the same store under the stage runner's retries and dead letters.
     """
     try:
         spec = VariantSpec.model_validate_json(request.spec_json)
@@ -234,6 +239,9 @@ async def reuse(
     try:
         info = await store.head(key)
     except ObjectNotFound:
+        return None
+    except DarkroomError as exc:
+        log.warning("reuse check failed; rendering", extra={"key": key, "error": str(exc)})
         return None
     meta = info.metadata
     if not {"width", "height", "format"} <= meta.keys():
