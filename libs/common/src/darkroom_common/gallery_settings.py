@@ -8,21 +8,22 @@ then follows new records, so an update made through the catalog API reaches
 every worker within moments. A gallery never configured gets the defaults
 (``local``, ``auto``, no profile of its own, no concurrency bound).
 
-(Faust's ``GlobalTable`` would do the same, but with a one-partition changelog
-beside eight-partition topics its assignor stalls the group join; a plain
-consumer is simpler and has no such coupling.)
+:class:`GallerySettingsCache` is the :class:`~darkroom_common.ports.GallerySettings`
+port: :meth:`~GallerySettingsCache.get` waits (once, up to ``wait_s``) for the topic to
+be read and raises :class:`~darkroom_common.ports.GallerySettingsUnavailable` otherwise.
+It is built once in each ``app.py`` and started and stopped with the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from darkroom_common.settings import DarkroomSettings
-from darkroom_schemas import GallerySettingsV1, WireFormatError, decode, encode
+from darkroom_common.ports import GallerySettingsUnavailable
+from darkroom_schemas import GallerySettingsV1, WireFormatError, decode
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,39 @@ class GallerySettingsCache:
     Args:
         bootstrap: the Kafka cluster.
         topic: the broker-side topic name (``<prefix>gallery-settings``).
+        wait_s: how long :meth:`get` waits for the topic to be read (seconds).
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, wait_s: float = 30.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.wait_s = wait_s
         self._settings: dict[str, GallerySettingsV1] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def get(self, gallery_id: str) -> GallerySettingsV1:
-        """Return the gallery's settings, or the defaults when it has none."""
+    async def get(self, gallery_id: str) -> GallerySettingsV1:
+        """Return the gallery's settings, or the defaults when it has none.
+
+        Raises:
+            GallerySettingsUnavailable: the topic was not read within ``wait_s``.
+        """
+        try:
+            await asyncio.wait_for(self._ready.wait(), self.wait_s)
+        except TimeoutError:
+            raise GallerySettingsUnavailable(
+                f"the gallery-settings topic was not read within {self.wait_s:g} s"
+            ) from None
+        return self.current(gallery_id)
+
+    def current(self, gallery_id: str) -> GallerySettingsV1:
+        """Return what is known of the gallery now, without waiting (defaults when unset)."""
         return self._settings.get(gallery_id) or GallerySettingsV1(gallery_id=gallery_id)
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the topic was read up to the end it had when following began."""
+        return self._ready.is_set()
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one record: a settings event, or a tombstone (``value`` None) that resets a gallery."""
@@ -61,10 +83,6 @@ class GallerySettingsCache:
             return
         if isinstance(event, GallerySettingsV1):
             self._settings[event.gallery_id] = event
-
-    async def ready(self, timeout_s: float | None = None) -> None:
-        """Wait until the topic was read up to the end offsets seen at start."""
-        await asyncio.wait_for(self._ready.wait(), timeout_s)
 
     async def run(self) -> None:
         """Read the topic from the beginning, then follow it until cancelled."""
@@ -94,32 +112,32 @@ class GallerySettingsCache:
         finally:
             await consumer.stop()
 
-    def attach(self, app: faust.App) -> None:
-        """Run :meth:`run` as a background task of ``app`` (started and stopped with it)."""
+    async def start(self) -> None:
+        """Start following the topic in a background task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._follow(), name="gallery-settings")
 
-        @app.task
-        async def follow_gallery_settings() -> None:
-            await self.run()
+    async def stop(self) -> None:
+        """Stop following the topic."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down: keep the last settings, try again
+                log.warning("following gallery-settings failed", extra={"error": str(exc)})
+                await asyncio.sleep(2.0)
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
     return bool(await consumer.position(tp) >= end)
 
 
-def cache_for(app: faust.App, settings: DarkroomSettings) -> GallerySettingsCache:
-    """Return a cache of the deployment's gallery settings, following the topic while ``app`` runs."""
-    cache = GallerySettingsCache(
-        settings.kafka_bootstrap_servers, settings.topic("gallery-settings")
-    )
-    cache.attach(app)
-    return cache
-
-
-async def publish_gallery_settings(
-    producer: AIOKafkaProducer, topic: str, event: GallerySettingsV1
-) -> None:
-    """Produce ``event`` to the gallery-settings ``topic`` keyed by gallery_id; wait for the ack."""
-    await producer.send_and_wait(topic, encode(event), key=event.gallery_id.encode())
-
-
-__all__ = ["GallerySettingsCache", "cache_for", "publish_gallery_settings"]
+__all__ = ["GallerySettingsCache"]

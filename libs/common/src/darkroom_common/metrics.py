@@ -8,9 +8,10 @@ conventions.
 
 from __future__ import annotations
 
+import functools
 import re
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 PREFIX = "darkroom_"
 _NAME = re.compile(r"^darkroom_[a-z][a-z0-9_]*$")
@@ -36,17 +37,19 @@ class Metrics:
 
     Args:
         registry: where to register; a fresh :class:`CollectorRegistry` for tests,
-            the default global one in services (use :meth:`default`).
+            the process registry in services (use :meth:`of`, which registers once).
     """
 
-    _default: Metrics | None = None
-
     @classmethod
-    def default(cls) -> Metrics:
-        """Return the process-wide instance on the global registry (created once)."""
-        if cls._default is None:
-            cls._default = cls()
-        return cls._default
+    def of(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        """Return the families registered in ``registry`` (default: the process registry).
+
+        Registered once per registry and process: every ``app.py`` of a process (tests
+        build several) gets the same instance, which it passes to its handlers.
+        """
+        from prometheus_client import REGISTRY
+
+        return _of(registry if registry is not None else REGISTRY)
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         from prometheus_client import REGISTRY
@@ -109,6 +112,37 @@ class Metrics:
             ["provider", "operation", "status"],
             registry=self.registry,
         )
+        self.commits = Counter(
+            metric_name("offset", "commits"),
+            "Offset commits of a stage's consumer group member, by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.rebalances = Counter(
+            metric_name("rebalances"),
+            "Partition assignments a worker received, by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.assigned_partitions = Gauge(
+            metric_name("assigned", "partitions"),
+            "Partition numbers a worker holds now, by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.restored_records = Counter(
+            metric_name("restored", "records"),
+            "Changelog records read to restore a table partition, by service and table.",
+            ["service", "table"],
+            registry=self.registry,
+        )
+        self.restore_seconds = Histogram(
+            metric_name("restore", "duration", "seconds"),
+            "Time to restore one partition's tables before processing it, by service.",
+            ["service"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.provider_poll_seconds = Histogram(
             metric_name("provider", "poll", "seconds"),
             "Time from starting a provider step (edit, export) until it reported COMPLETED or FAILED.",
@@ -116,6 +150,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+
+@functools.cache
+def _of(registry: CollectorRegistry) -> Metrics:
+    return Metrics(registry)
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:

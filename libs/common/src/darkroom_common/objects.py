@@ -95,8 +95,12 @@ def variant_key(gallery_id: str, image_id: str, variant: str, spec_hash: str, ex
     return join_key("variants", gallery_id, image_id, f"{variant}-{spec_hash}.{ext}")
 
 
-async def download(store: ObjectStore, key: str, path: Path) -> tuple[str, int]:
+async def download(
+    store: ObjectStore, key: str, path: Path, metrics: Metrics
+) -> tuple[str, int]:
     """Stream object ``key`` into the local file ``path`` (created or replaced).
+
+    The bytes are counted in ``darkroom_object_bytes_total{direction="read"}`` of ``metrics``.
 
     Returns:
         ``(sha256 hex, size in bytes)`` of what was written.
@@ -112,12 +116,14 @@ async def download(store: ObjectStore, key: str, path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
             f.write(chunk)
-    Metrics.default().object_bytes.labels("read").inc(size)
+    metrics.object_bytes.labels("read").inc(size)
     return digest.hexdigest(), size
 
 
-async def put_counted(store: ObjectStore, key: str, data: PutData, **options: Any) -> ObjectInfo:
+async def put_counted(
+    store: ObjectStore, key: str, data: PutData, metrics: Metrics, **options: Any
+) -> ObjectInfo:
     """``store.put(key, data, **options)``, counting the bytes written in ``darkroom_object_bytes_total``."""
     info = await store.put(key, data, **options)
-    Metrics.default().object_bytes.labels("write").inc(info.size)
+    metrics.object_bytes.labels("write").inc(info.size)
     return info

@@ -67,17 +67,48 @@ class DarkroomSettings(BaseSettings):
         default=Path(".darkroom/data"),
         description="Where a service keeps local state (Faust tables in RocksDB).",
     )
+    profiles_dir: Path | None = Field(
+        default=None,
+        description="Folder of extra <name>.json variant profiles, besides the built-in ones "
+        "(ingest, variants and the catalog read the same folder).",
+    )
     storage: StorageSettings = Field(default_factory=StorageSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(default=True, description="JSON lines (true) or plain text logs.")
-    web_port: int = Field(default=6066, ge=1, le=65535, description="Faust web server port.")
-    web_host: str = "127.0.0.1"
+    web_port: int = Field(
+        default=6066, ge=1, le=65535, description="The worker's HTTP port (probes, metrics, API)."
+    )
+    web_host: str = Field(default="127.0.0.1", description="The address the HTTP server binds.")
+    web_url: str | None = Field(
+        default=None,
+        description="The URL other workers reach this one at (forwarded API requests); "
+        "default http://<web_host or the host name>:<web_port>.",
+    )
     session_timeout_s: float = Field(
         default=10.0,
         ge=6,
         le=300,
         description="Kafka consumer session timeout: how soon a dead worker's partitions move.",
+    )
+    commit_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="At most one offset commit per interval (forced on rebalance and stop).",
+    )
+    revoke_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long a revoked partition's event in hand may finish before it is "
+        "abandoned (uncommitted) to its next owner.",
+    )
+    shutdown_grace_s: float = Field(
+        default=15.0, ge=0, le=600, description="How long a stopping worker lets events finish."
+    )
+    max_poll_records: int = Field(
+        default=500, ge=1, le=100_000, description="Most records one fetch hands to the lanes."
     )
     max_retries: int = Field(
         default=3, ge=0, le=20, description="Retries of a transient failure before dead-lettering."

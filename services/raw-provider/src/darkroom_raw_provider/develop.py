@@ -16,20 +16,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
-from darkroom_common.errors import BrokerUnavailable, ObjectNotFound
+from darkroom_common.errors import ObjectNotFound
 from darkroom_common.metrics import Metrics
 from darkroom_common.objects import download, master_key, put_counted
+from darkroom_common.ports import Clock, GallerySettings
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.raw import develop
 from darkroom_raw_provider.providers import RawProvider, derived_fields, pick, rejection
 from darkroom_raw_provider.settings import RawProviderSettings
-from darkroom_schemas import GallerySettingsV1, ProbeInfo, ValidatedV1
+from darkroom_schemas import ProbeInfo, ValidatedV1
 
 
 def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
@@ -52,7 +51,7 @@ def wants(event: ValidatedV1) -> bool:
 
 
 async def develop_raw(
-    event: ValidatedV1, *, store: ObjectStore, settings: RawProviderSettings
+    event: ValidatedV1, *, store: ObjectStore, settings: RawProviderSettings, metrics: Metrics
 ) -> ValidatedV1:
     """Develop the RAW of ``event`` and return the ``validated`` event of its master.
 
@@ -63,7 +62,7 @@ async def develop_raw(
     with tempfile.TemporaryDirectory(prefix="darkroom-raw-", dir=settings.work_dir) as tmp:
         path = Path(tmp) / f"original.{event.probe.format if event.probe else 'raw'}"
         try:
-            await download(store, event.object_key, path)
+            await download(store, event.object_key, path, metrics)
         except ObjectNotFound:
             return rejection(
                 event,
@@ -86,6 +85,7 @@ async def develop_raw(
         store,
         key,
         result.jpeg,
+        metrics,
         content_type="image/jpeg",
         metadata={  # object metadata keys allow [a-z0-9-] only
             k.replace("_", "-"): str(v)
@@ -118,32 +118,24 @@ class LocalProvider:
     Args:
         store: where originals are read and masters written.
         settings: the development policy and bounds.
+        metrics: where bytes read and written are counted.
     """
 
     name = "local"
 
-    def __init__(self, store: ObjectStore, settings: RawProviderSettings) -> None:
+    def __init__(self, store: ObjectStore, settings: RawProviderSettings, metrics: Metrics) -> None:
         self.store = store
         self.settings = settings
+        self.metrics = metrics
 
     async def develop(self, event: ValidatedV1) -> ValidatedV1:
         """See :func:`develop_raw`."""
-        return await develop_raw(event, store=self.store, settings=self.settings)
+        return await develop_raw(
+            event, store=self.store, settings=self.settings, metrics=self.metrics
+        )
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-
-class GalleryLookup(Protocol):
-    """Where gallery settings come from (a :class:`~darkroom_common.gallery_settings.GallerySettingsCache`)."""
-
-    def get(self, gallery_id: str) -> GallerySettingsV1:
-        """Return the gallery's settings (the defaults when it has none)."""
-        ...
-
-    async def ready(self, timeout_s: float | None = None) -> None:
-        """Wait until the settings were read; ``TimeoutError`` after ``timeout_s``."""
-        ...
 
 
 class DevelopHandler:
@@ -152,36 +144,32 @@ class DevelopHandler:
     Args:
         providers: by ``processing_provider`` name (``local``, ``imagen``).
         galleries: the gallery settings.
-        wait_s: how long to wait for the gallery settings to be read.
+        metrics: where develop times are observed.
+        clock: times each development.
     """
 
     def __init__(
         self,
         providers: Mapping[str, RawProvider],
-        galleries: GalleryLookup,
-        *,
-        wait_s: float = 30.0,
+        galleries: GallerySettings,
+        metrics: Metrics,
+        clock: Clock,
     ) -> None:
         self.providers = providers
         self.galleries = galleries
-        self.wait_s = wait_s
+        self.metrics = metrics
+        self.clock = clock
 
     async def __call__(self, event: object) -> list[ValidatedV1]:
         """Return the master's ``validated`` (or the rejection) for a RAW original; ``[]`` otherwise.
 
         Raises:
-            BrokerUnavailable: the gallery settings could not be read in time (retriable).
+            GallerySettingsUnavailable: the gallery settings were not read in time (retriable).
             StorageUnavailable, ProviderUnavailable: transient trouble of the provider (retriable).
         """
         if not isinstance(event, ValidatedV1) or not wants(event):
             return []
-        try:
-            await self.galleries.ready(self.wait_s)
-        except TimeoutError as exc:
-            raise BrokerUnavailable(
-                f"the gallery-settings topic was not read within {self.wait_s:g} s"
-            ) from exc
-        gallery = self.galleries.get(event.gallery_id)
+        gallery = await self.galleries.get(event.gallery_id)
         provider = pick(self.providers, gallery)
         if provider is None:
             return [
@@ -192,13 +180,13 @@ class DevelopHandler:
                     "RAW provider, which this deployment has not set up.",
                 )
             ]
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         outcome = "error"
         try:
             master = await provider.develop(event)
             outcome = "accepted" if master.accepted else "rejected"
             return [master]
         finally:
-            Metrics.default().raw_develop_seconds.labels(provider.name, outcome).observe(
-                time.perf_counter() - started
+            self.metrics.raw_develop_seconds.labels(provider.name, outcome).observe(
+                self.clock.monotonic() - started
             )

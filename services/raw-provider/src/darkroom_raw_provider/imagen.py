@@ -140,6 +140,7 @@ class ImagenClient:
     Args:
         settings: base URL, timeouts, retry and poll bounds.
         api_key: sent as ``x-api-key`` to the API (never to presigned links).
+        metrics: where requests and poll times are counted.
         transport: an httpx transport (tests may hand one in); the default is the network.
         sleep: how to wait (``asyncio.sleep``).
     """
@@ -149,10 +150,12 @@ class ImagenClient:
         settings: ImagenSettings,
         api_key: str,
         *,
+        metrics: Metrics,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._secret = api_key
         timeout = httpx.Timeout(settings.request_timeout_s)
         self._api = httpx.AsyncClient(
@@ -174,9 +177,8 @@ class ImagenClient:
         await self._api.aclose()
         await self._links.aclose()
 
-    @staticmethod
-    def _count(what: str, status: str) -> None:
-        Metrics.default().provider_requests.labels("imagen", what, status).inc()
+    def _count(self, what: str, status: str) -> None:
+        self.metrics.provider_requests.labels("imagen", what, status).inc()
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.backoff_base_s * 2**attempt, self.settings.backoff_max_s))
@@ -312,7 +314,7 @@ class ImagenClient:
         try:
             await self._poll(project, step, delay)
         finally:
-            Metrics.default().provider_poll_seconds.labels("imagen", step).observe(
+            self.metrics.provider_poll_seconds.labels("imagen", step).observe(
                 time.monotonic() - started
             )
 
@@ -375,6 +377,7 @@ class ImagenProvider:
     Args:
         store: where RAW originals are read and masters written.
         settings: the provider's settings (key, deadline, polls, retries).
+        metrics: where bytes, requests and poll times are counted.
         work_dir: where temporary files go (system default when None).
         transport, sleep: see :class:`ImagenClient`.
     """
@@ -386,16 +389,20 @@ class ImagenProvider:
         store: ObjectStore,
         settings: ImagenSettings,
         *,
+        metrics: Metrics,
         work_dir: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.metrics = metrics
         self.work_dir = work_dir
         key = settings.key()
         self.client = (
-            ImagenClient(settings, key.get_secret_value(), transport=transport, sleep=sleep)
+            ImagenClient(
+                settings, key.get_secret_value(), metrics=metrics, transport=transport, sleep=sleep
+            )
             if key is not None
             else None
         )
@@ -459,7 +466,7 @@ class ImagenProvider:
         with tempfile.TemporaryDirectory(prefix="darkroom-imagen-", dir=self.work_dir) as tmp:
             raw = Path(tmp) / Path(event.object_key).name
             try:
-                await download(self.store, event.object_key, raw)
+                await download(self.store, event.object_key, raw, self.metrics)
             except ObjectNotFound:
                 return rejection(
                     event,
@@ -490,6 +497,7 @@ class ImagenProvider:
             self.store,
             key,
             data,
+            self.metrics,
             content_type="image/jpeg",
             metadata={"provider": self.name, "provider-job-id": project},
         )

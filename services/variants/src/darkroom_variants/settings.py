@@ -20,9 +20,6 @@ class VariantsSettings(DarkroomSettings):
     default_profile: str = Field(
         default="default", description="Profile when an upload names none."
     )
-    profiles_dir: Path | None = Field(
-        default=None, description="Folder of extra <name>.json profiles, besides the built-in ones."
-    )
     batch_max: int = Field(
         default=32, ge=1, le=1024, description="Most variant requests a worker takes at once."
     )

@@ -1,10 +1,10 @@
 """Consumer lag per partition, exported as ``darkroom_consumer_lag{group,topic,partition}``.
 
-Every Faust worker runs a :class:`LagExporter` (attached by
-:func:`darkroom_common.faust_app.attach_metrics`). Every ``interval_s``
+Every stage worker runs a :class:`LagExporter` (started by
+:class:`darkroom_runtime.app.StageApp`). Every ``interval_s``
 seconds it asks the broker for the consumer group's committed offsets
 (the admin client's ``list_consumer_group_offsets``) and for the end offset of
-every partition of every topic the app's agents consume (a group-less
+every partition of every topic the worker's routes consume (a group-less
 consumer's ``end_offsets``), and sets the gauge to ``end - committed``
 messages. A partition the group never committed counts from the partition's
 beginning offset, as the workers do (``auto_offset_reset=earliest``).
@@ -23,7 +23,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -65,22 +64,13 @@ def lag_metrics(registry: CollectorRegistry = REGISTRY) -> LagMetrics:
     )
 
 
-def app_topics(app: faust.App) -> list[str]:
-    """Return the broker-side names of the topics ``app``'s agents subscribe to (sorted)."""
-    names: set[str] = set()
-    for agent in app.agents.values():
-        names.update(getattr(agent.channel, "topics", ()) or ())
-    return sorted(names)
-
-
 class LagExporter:
     """Compute one consumer group's lag from the broker and publish it as gauges.
 
     Args:
         bootstrap: the Kafka cluster, ``host:port[,host:port…]``.
-        group: the consumer group (a Faust app's id).
-        topics: returns the topics the group consumes; called on every poll, so
-            agents added after construction are included.
+        group: the consumer group (``<topic prefix><stage>``).
+        topics: returns the topics the group consumes; called on every poll.
         metrics: where to publish (default: the process registry's families).
         timeout_s: broker request timeout of one poll (seconds).
     """
@@ -195,20 +185,3 @@ class LagExporter:
                 await asyncio.sleep(interval_s)
         finally:
             await asyncio.shield(self.close())
-
-
-def attach_lag_exporter(app: faust.App, interval_s: float = DEFAULT_INTERVAL_S) -> LagExporter:
-    """Run a :class:`LagExporter` for ``app``'s consumer group as a task of the app.
-
-    The bootstrap servers and group come from the app's configuration
-    (``app.conf.broker``, ``app.conf.id``); the topics are those its agents
-    subscribe to when each poll runs.
-    """
-    bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in app.conf.broker)
-    exporter = LagExporter(bootstrap, app.conf.id, lambda: app_topics(app))
-
-    async def consumer_lag() -> None:
-        await exporter.run(interval_s)
-
-    app.task(consumer_lag)
-    return exporter
