@@ -1,8 +1,8 @@
 """The only broker killed (SIGKILL) mid-run for 10 s, then restarted on its ports and state.
 
 The session broker is shared by every test, so this test runs its own
-:class:`LocalKafka`. Every service must ride out the outage (Faust and aiokafka
-reconnect); a service that exits fails the test.
+:class:`LocalKafka`. Every service must ride out the outage (the runtime retries and
+aiokafka reconnects); a service that exits fails the test.
 """
 
 from __future__ import annotations

@@ -29,8 +29,10 @@ import traceback
 from pathlib import Path
 
 import pydantic
+from prometheus_client import CollectorRegistry
 
 from darkroom_common.errors import InvalidKey
+from darkroom_common.metrics import Metrics
 from darkroom_common.objects import image_prefix, original_key
 from darkroom_common.storage import FilesystemStore, validate_key
 from darkroom_imaging.exiftool import shared_exiftool
@@ -40,6 +42,8 @@ from darkroom_schemas import UploadedV1, decode, encode
 
 from .cases import ACCEPTED, REFUSED, Case, all_cases
 
+METRICS = Metrics(CollectorRegistry())
+"""This worker's own families: nothing scrapes a gauntlet worker."""
 GALLERY = "gauntlet"
 
 
@@ -87,7 +91,9 @@ async def check(
         return "wire", "the uploaded event changes on the wire"
     await store.put(key, case.data)
     try:
-        out = await validate_upload(event, store=store, index=NoIndex(), settings=settings)
+        out = await validate_upload(
+            event, store=store, index=NoIndex(), settings=settings, metrics=METRICS
+        )
     finally:
         await store.delete(key)
     if decode(encode(out)) != out:

@@ -17,12 +17,12 @@ Open without a key (:data:`OPEN`), and why:
   partition, consumer group, status and reason code — never a gallery, image or job id,
   which :func:`test_open_pages_answer_without_a_key_and_name_no_gallery_or_image` checks
   after a real upload.
-* ``/`` on the Faust workers: Faust's production index, the constant ``{"status": "OK"}``.
+* ``/healthz`` and ``/readyz`` on every worker: the same probes, served by the stage runtime.
 * The upload API's ``/openapi.json``, ``/docs``, ``/docs/oauth2-redirect`` and ``/redoc``:
   the API's own description, the same for everyone.
 
-Everything else, for each method (HEAD runs the GET handler on Faust; on a POST-only
-Faust view it is 405 before any handler): no ``Authorization`` → 401 ``unauthenticated``
+Everything else, for each method (HEAD runs the GET handler on a worker; on a POST-only
+route it is 405 before any handler): no ``Authorization`` → 401 ``unauthenticated``
 with ``WWW-Authenticate: Bearer``; a malformed header or an unknown key → 401; a valid key
 without the route's scope (:data:`SCOPE`) → 403 ``forbidden``; a key with it (or admin) →
 neither. The gallery page answers 401/403 as HTML naming the reason.
@@ -34,17 +34,17 @@ import re
 from collections import Counter
 from typing import Any
 
-import faust
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from darkroom_catalog.app import build_catalog
+from darkroom_catalog.app import build_app as build_catalog
 from darkroom_catalog.settings import CatalogSettings
 from darkroom_ingest.app import build_app as build_ingest
 from darkroom_ingest.settings import IngestSettings
 from darkroom_raw_provider.app import build_app as build_raw_provider
 from darkroom_raw_provider.settings import RawProviderSettings
+from darkroom_runtime import StageApp
 from darkroom_variants.app import build_app as build_variants
 from darkroom_variants.settings import VariantsSettings
 
@@ -58,9 +58,8 @@ Route = tuple[str, str, str]
 WORKERS = ("ingest", "raw-provider", "variants", "catalog")
 OPEN: set[tuple[str, str]] = {
     *((w, "/metrics") for w in WORKERS),
-    *((w, "/") for w in WORKERS),
-    ("catalog", "/healthz"),
-    ("catalog", "/readyz"),
+    *((w, "/healthz") for w in WORKERS),
+    *((w, "/readyz") for w in WORKERS),
     ("upload-api", "/healthz"),
     ("upload-api", "/readyz"),
     ("upload-api", "/openapi.json"),
@@ -108,11 +107,10 @@ def _fastapi_routes(app: FastAPI) -> set[Route]:
     }
 
 
-def _faust_routes(service: str, app: faust.App) -> set[Route]:
-    app.web.init_server()  # mounts Faust's built-in blueprints, as the worker does
+def _worker_routes(service: str, app: StageApp) -> set[Route]:
     return {
         (service, r.method, r.resource.canonical)
-        for r in app.web.web_app.router.routes()
+        for r in app.web.router.routes()
         if r.resource is not None
     }
 
@@ -130,11 +128,11 @@ def routes(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> set[Route]
         "ingest": build_ingest(IngestSettings(**common)),
         "raw-provider": build_raw_provider(RawProviderSettings(**common)),
         "variants": build_variants(VariantsSettings(**common)),
-        "catalog": build_catalog(CatalogSettings(**common), store="memory://").app,
+        "catalog": build_catalog(CatalogSettings(**common), store="memory"),
     }
     found = _fastapi_routes(stack.upload_app)
     for service, app in apps.items():
-        found |= _faust_routes(service, app)
+        found |= _worker_routes(service, app)
     return found
 
 
@@ -255,8 +253,8 @@ def test_open_pages_answer_without_a_key_and_name_no_gallery_or_image(stack, rou
     assert pages == len(OPEN)
 
 
-def test_the_stack_exposes_no_faust_table_or_router_pages(stack, routes):
-    """Faust's /table pages served job records (gallery, file names, EXIF) to anyone."""
+def test_the_stack_exposes_no_table_or_router_pages(stack, routes):
+    """Faust's /table pages once served job records (gallery, file names, EXIF) to anyone."""
     assert not [r for r in routes if r[2].startswith(("/table", "/router"))]
     for service in WORKERS:
         for path in ("/table/", "/table/jobs/x/", "/router/", "/router/jobs/x/"):

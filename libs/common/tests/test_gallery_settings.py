@@ -3,116 +3,76 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from darkroom_cli.local.services import free_port
-from darkroom_common.gallery_settings import publish_gallery_settings
+from darkroom_common.gallery_settings import GallerySettingsCache
+from darkroom_common.ports import GallerySettings, GallerySettingsUnavailable
+from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.topics import create_topics, layouts
 from darkroom_schemas import GallerySettingsV1
 from darkroom_schemas.topics import TOPICS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-APP = Path(__file__).with_name("gallery_settings_app.py")
 
 
-async def ask(
-    bootstrap: str, prefix: str, galleries: list[str], timeout_s: float = 60
-) -> dict[str, dict]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    out = TopicPartition(f"{prefix}probe-out", 0)
-    consumer.assign([out])
-    await consumer.seek_to_end(out)
-    await consumer.position(out)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    answers: dict[str, dict] = {}
-    try:
-        for g in galleries:
-            await producer.send_and_wait(f"{prefix}probe-in", g.encode(), key=g.encode())
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(answers) < len(galleries) and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    answers[r.key.decode()] = json.loads(r.value)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return answers
+def view(settings: GallerySettingsV1) -> tuple[str, str, str]:
+    return settings.gallery_id, settings.processing_mode, settings.processing_provider
 
 
-def test_settings_reach_a_running_worker_and_updates_follow(kafka_bootstrap, tmp_path):
+async def eventually(cache: GallerySettingsCache, gallery: str, mode: str) -> GallerySettingsV1:
+    for _ in range(100):
+        if (current := await cache.get(gallery)).processing_mode == mode:
+            return current
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{gallery} never became {mode}")
+
+
+async def test_two_workers_read_the_topic_whole_and_follow_updates(kafka_bootstrap):
     prefix = f"gs{uuid.uuid4().hex[:8]}."
+    await create_topics(kafka_bootstrap, layouts(prefix, 1, specs=[TOPICS["gallery-settings"]]))
     topic = f"{prefix}gallery-settings"
-
-    async def setup() -> None:
-        await create_topics(kafka_bootstrap, layouts(prefix, 2, specs=[TOPICS["gallery-settings"]]))
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [NewTopic(f"{prefix}probe-in", 1, 1), NewTopic(f"{prefix}probe-out", 1, 1)]
-            )
-        finally:
-            await admin.close()
-        await publish(
+    async with KafkaEventProducer(kafka_bootstrap, topic_prefix=prefix) as producer:
+        await producer.send(
+            "gallery-settings",
             GallerySettingsV1(
                 gallery_id="g1", processing_mode="manual", processing_provider="imagen"
-            )
+            ),
         )
-
-    async def publish(event: GallerySettingsV1) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        await producer.start()
+        early, late = (
+            GallerySettingsCache(kafka_bootstrap, topic),
+            GallerySettingsCache(kafka_bootstrap, topic),
+        )
+        assert isinstance(early, GallerySettings)
+        await early.start()
         try:
-            await publish_gallery_settings(producer, topic, event)
+            assert view(await early.get("g1")) == ("g1", "manual", "imagen")
+            assert view(await early.get("g2")) == ("g2", "auto", "local")  # never configured
+            await producer.send("gallery-settings", GallerySettingsV1(gallery_id="g1"))
+            assert view(await eventually(early, "g1", "auto")) == ("g1", "auto", "local")
+            await late.start()  # a worker started after the update reads it from the topic
+            assert view(await late.get("g1")) == ("g1", "auto", "local")
         finally:
-            await producer.stop()
+            await early.stop()
+            await late.stop()
 
-    asyncio.run(setup())
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DARKROOM_TOPIC_PREFIX": prefix,
-           "DARKROOM_DATA_DIR": str(tmp_path), "DARKROOM_WEB_PORT": str(free_port())}  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, str(APP)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "log").open("w"),
-    )
-    try:
-        first = asyncio.run(ask(kafka_bootstrap, prefix, ["g1", "g2"]))
-        assert first["g1"] == {
-            "gallery_id": "g1",
-            "processing_mode": "manual",
-            "processing_provider": "imagen",
-        }
-        assert first["g2"] == {
-            "gallery_id": "g2",
-            "processing_mode": "auto",
-            "processing_provider": "local",
-        }
-        asyncio.run(publish(GallerySettingsV1(gallery_id="g1", processing_mode="auto")))
-        for _ in range(20):
-            later = asyncio.run(ask(kafka_bootstrap, prefix, ["g1"]))
-            if later["g1"]["processing_mode"] == "auto":
-                break
-        assert later["g1"] == {
-            "gallery_id": "g1",
-            "processing_mode": "auto",
-            "processing_provider": "local",
-        }
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        print((tmp_path / "log").read_text()[-2000:])
+
+async def test_get_waits_once_and_raises_the_one_retriable_error(kafka_bootstrap):
+    never = GallerySettingsCache(kafka_bootstrap, "no-such-topic-is-ever-read", wait_s=0.2)
+    with pytest.raises(GallerySettingsUnavailable) as caught:
+        await never.get("g1")
+    assert caught.value.retriable
+    assert caught.value.reason_code == "settings_unavailable"
+
+
+def test_a_tombstone_resets_a_gallery_and_garbage_is_skipped():
+    cache = GallerySettingsCache("unused:9092", "t")
+    from darkroom_schemas import encode
+
+    cache.apply(b"g1", encode(GallerySettingsV1(gallery_id="g1", processing_mode="manual")))
+    assert cache.current("g1").processing_mode == "manual"
+    cache.apply(b"g1", b"not avro")
+    assert cache.current("g1").processing_mode == "manual"
+    cache.apply(b"g1", None)
+    assert cache.current("g1").processing_mode == "auto"

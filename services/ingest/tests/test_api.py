@@ -347,6 +347,7 @@ def test_without_a_broker_the_api_is_not_ready_and_refuses_uploads(tmp_path):
         r = httpx.get(f"{server.url}/readyz")
         assert r.status_code == 503
         assert r.json()["reason"] == "not_ready"
+        assert r.headers["retry-after"] == "1"  # darkroom_common.api_errors: 503s say when
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         r = httpx.post(
             f"{server.url}/v1/galleries/g1/uploads",

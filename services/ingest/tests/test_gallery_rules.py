@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from darkroom_common.gallery_settings import publish_gallery_settings
+from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.storage import FilesystemStore
 from darkroom_common.uploads import UploadPublisher, upload_file
 from darkroom_ingest.testing import free_port, make_topics, new_prefix, read_events
@@ -32,7 +31,6 @@ from darkroom_schemas import (
     ImageDeletedV1,
     UploadedV1,
     ValidatedV1,
-    encode,
     utcnow,
 )
 
@@ -75,17 +73,12 @@ class World:
     def upload(self, path: Path | None, gallery: str, data: bytes | None = None) -> UploadedV1:
         return self.run(self._upload(path, gallery, data))
 
-    def produce(self, topic: str, event: Any, key: str) -> None:
+    def produce(self, topic: str, event: Any) -> None:
+        """Send ``event`` to registry topic ``topic``, keyed as the registry declares."""
+
         async def go() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-            await producer.start()
-            try:
-                if isinstance(event, GallerySettingsV1):
-                    await publish_gallery_settings(producer, self.topic(topic), event)
-                else:
-                    await producer.send_and_wait(self.topic(topic), encode(event), key=key.encode())
-            finally:
-                await producer.stop()
+            async with KafkaEventProducer(self.bootstrap, topic_prefix=self.prefix) as producer:
+                await producer.send(topic, event)
 
         self.run(go())
 
@@ -112,8 +105,8 @@ class World:
 @pytest.fixture
 def world(kafka_bootstrap, tmp_path) -> Iterator[World]:
     w = World(kafka_bootstrap, tmp_path)
-    w.produce("gallery-settings", GallerySettingsV1(gallery_id="manual-g", processing_mode="manual", profile="thumbs"), "manual-g")  # fmt: skip
-    w.produce("gallery-settings", GallerySettingsV1(gallery_id="bounded-g", max_concurrent_jobs=1), "bounded-g")  # fmt: skip
+    w.produce("gallery-settings", GallerySettingsV1(gallery_id="manual-g", processing_mode="manual", profile="thumbs"))  # fmt: skip
+    w.produce("gallery-settings", GallerySettingsV1(gallery_id="bounded-g", max_concurrent_jobs=1))  # fmt: skip
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     env = {
         **clean,
@@ -155,7 +148,7 @@ def test_manual_mode_holds_until_start_and_delete_frees_the_bytes(world):
     assert world.verdicts(held.image_id, want=None) == []
 
     start = held.model_copy(update={"source": "start", "event_id": uuid.uuid4(), "occurred_at": utcnow()})  # fmt: skip
-    world.produce("uploaded", start, held.image_id)
+    world.produce("uploaded", start)
     (verdict,) = world.verdicts(held.image_id)
     assert verdict.accepted
     assert verdict.profile == "thumbs"  # the gallery's profile fills in
@@ -171,8 +164,8 @@ def test_manual_mode_holds_until_start_and_delete_frees_the_bytes(world):
     deleted = ImageDeletedV1(
         job_id=first.job_id, gallery_id="auto-g", image_id=first.image_id, correlation_id="c"
     )
-    world.produce("image-deleted", deleted, first.image_id)
-    world.produce("image-deleted", deleted, first.image_id)  # idempotent
+    world.produce("image-deleted", deleted)
+    world.produce("image-deleted", deleted)  # idempotent
     prefix = f"originals/auto-g/{first.image_id}/"
     deadline = time.monotonic() + 30
     while world.keys(prefix) and time.monotonic() < deadline:
@@ -197,6 +190,6 @@ def test_max_concurrent_jobs_releases_one_job_per_terminal_job(world):
         job_id=first.job_id, gallery_id="bounded-g", image_id=first.image_id, correlation_id="c",
         status="complete", completed_at=utcnow(),
     )  # fmt: skip
-    world.produce("cataloged", done, first.image_id)
+    world.produce("cataloged", done)
     (verdict,) = world.verdicts(second.image_id)
     assert verdict.accepted

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from darkroom_common.service import EXIT_CONFIG, EXIT_TOPICS
+from darkroom_runtime.service import EXIT_CONFIG, EXIT_TOPICS
 
 pytestmark = pytest.mark.kafka
 

@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from darkroom_common.metrics import Metrics
 from darkroom_common.storage import FilesystemStore
 from darkroom_imaging.formats import Format
 from darkroom_imaging.outcomes import Reason
@@ -23,7 +25,7 @@ CORPUS = Path(
 
 
 class DictIndex:
-    """The gallery index as a plain dict: the edge the Faust tables implement."""
+    """The gallery index as a plain dict: the edge the stage's tables implement."""
 
     def __init__(self) -> None:
         self.content: dict[str, str] = {}
@@ -65,7 +67,11 @@ def upload(
 def validate(event, store, index=None, **settings):
     return asyncio.run(
         validate_upload(
-            event, store=store, index=index or DictIndex(), settings=IngestSettings(**settings)
+            event,
+            store=store,
+            index=index or DictIndex(),
+            settings=IngestSettings(**settings),
+            metrics=Metrics(CollectorRegistry()),
         )
     )
 

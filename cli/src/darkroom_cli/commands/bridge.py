@@ -2,11 +2,12 @@
 
 Reads one JSON document (or JSON lines, one document per line) from FILE or
 stdin — S3 event notifications, SQS messages or receive batches (SNS-wrapped
-too), EventBridge "Object Created" events; see :mod:`darkroom_common.s3_events`
+too), EventBridge "Object Created" events; see :mod:`darkroom_ingest.s3_events`
 for the shapes and the key layout ``originals/<gallery>/<image>/<file>``
 (``--prefix`` changes ``originals/``). Each event is produced to
 ``<DARKROOM_TOPIC_PREFIX>uploaded`` on ``KAFKA_BOOTSTRAP_SERVERS`` with the
-idempotent producer; ``--dry-run`` only prints them.
+event producer (:class:`~darkroom_common.producer.KafkaEventProducer`); ``--dry-run``
+only prints them.
 
 Prints one JSON line per record: ``{"ok": true, "image_id", "gallery_id",
 "object_key"}`` or ``{"ok": false, "key", "reason", "message"}``. Exit status:
@@ -25,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from darkroom_common.errors import BrokerUnavailable
-from darkroom_common.s3_events import DEFAULT_PREFIX, NotificationError, Skipped, uploaded_events
+from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.settings import DarkroomSettings
-from darkroom_common.uploads import UploadPublisher
+from darkroom_ingest.s3_events import DEFAULT_PREFIX, NotificationError, Skipped, uploaded_events
 from darkroom_schemas import UploadedV1
 
 
@@ -88,8 +89,11 @@ def run_s3_events(args: argparse.Namespace) -> int:
 
 
 async def _produce(settings: DarkroomSettings, events: list[UploadedV1]) -> None:
-    async with UploadPublisher(
-        settings.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix
-    ) as publisher:
+    async with KafkaEventProducer(
+        settings.kafka_bootstrap_servers,
+        topic_prefix=settings.topic_prefix,
+        allowed=("uploaded",),
+        client_id="darkroom-bridge",
+    ) as producer:
         for event in events:
-            await publisher.publish(event)
+            await producer.send("uploaded", event)

@@ -28,7 +28,7 @@ class LocalPipeline:
     Args:
         bootstrap: the Kafka cluster.
         prefix: topic prefix, e.g. ``darkroom.``; also names the consumer groups.
-        root: data folder: ``objects/`` (the filesystem store), ``state/`` (Faust) and ``logs/``.
+        root: data folder: ``objects/`` (the filesystem store), ``state/`` (the workers' tables) and ``logs/``.
         partitions: partitions of every topic.
         env: further settings for every service (``DARKROOM_…``).
         storage: the object store of the services and of :attr:`store`; ``None``

@@ -2,7 +2,7 @@
 
 Used by ``darkroom run`` and the end-to-end tests. Each service gets its own
 log file, a free web port and the environment given; stopping sends SIGTERM
-(Faust shuts down cleanly, committing offsets) and SIGKILL after a grace period.
+(a worker finishes the events in hand, commits and leaves its group) and SIGKILL after a grace period.
 """
 
 from __future__ import annotations

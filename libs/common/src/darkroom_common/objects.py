@@ -95,9 +95,7 @@ def variant_key(gallery_id: str, image_id: str, variant: str, spec_hash: str, ex
     return join_key("variants", gallery_id, image_id, f"{variant}-{spec_hash}.{ext}")
 
 
-async def download(
-    store: ObjectStore, key: str, path: Path, metrics: Metrics
-) -> tuple[str, int]:
+async def download(store: ObjectStore, key: str, path: Path, metrics: Metrics) -> tuple[str, int]:
     """Stream object ``key`` into the local file ``path`` (created or replaced).
 
     The bytes are counted in ``darkroom_object_bytes_total{direction="read"}`` of ``metrics``.

@@ -9,7 +9,7 @@ real local part (a filesystem store, a real broker) or a tiny fake at the edge::
     Metrics            the Prometheus families (darkroom_common.metrics)
     Clock              wall-clock and monotonic time
 
-None of them imports Kafka or Faust: implementations live in
+None of them imports Kafka: implementations live in
 :mod:`darkroom_common.producer`, :mod:`darkroom_common.gallery_settings` and
 :class:`SystemClock` here.
 """

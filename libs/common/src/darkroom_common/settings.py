@@ -65,7 +65,7 @@ class DarkroomSettings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, le=16)
     data_dir: Path = Field(
         default=Path(".darkroom/data"),
-        description="Where a service keeps local state (Faust tables in RocksDB).",
+        description="Where a service keeps local state (the catalog's tables in RocksDB).",
     )
     profiles_dir: Path | None = Field(
         default=None,

@@ -1,31 +1,33 @@
 """Producing ``uploaded`` events: the helper any upload API uses to feed Darkroom.
 
 An upload is two steps: the original goes to the object store under its
-deterministic key, then an :class:`UploadedV1` is produced to the ``uploaded``
-topic with an idempotent producer (``acks=all``), keyed by image_id::
+deterministic key, then an :class:`UploadedV1` is sent to the ``uploaded`` topic
+through an :class:`~darkroom_common.ports.EventProducer` (the idempotent
+:class:`~darkroom_common.producer.KafkaEventProducer`, ``acks=all``), keyed by
+image_id::
 
     async with UploadPublisher(bootstrap) as publisher:
         event = await upload_file(store, publisher, Path("IMG_1.CR2"), gallery_id="trip")
 
-The event is produced only after the object is stored, so a consumer never
-sees an upload whose bytes are missing.
+The event is sent only after the object is stored, so a consumer never sees an
+upload whose bytes are missing.
 """
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, Self
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from darkroom_common.errors import BrokerUnavailable, InvalidUpload
+from darkroom_common.errors import InvalidUpload
+from darkroom_common.metrics import Metrics
 from darkroom_common.objects import original_key, put_counted
+from darkroom_common.ports import EventProducer
+from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.storage import ObjectStore, PutData
-from darkroom_schemas import UploadedV1, encode
+from darkroom_schemas import UploadedV1
 
 Source = Literal["api", "presigned", "s3-notification", "cli", "replay"]
 
@@ -35,66 +37,41 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class UploadPublisher:
-    """An idempotent aiokafka producer for ``uploaded`` events.
+class UploadPublisher(KafkaEventProducer):
+    """The event producer of your own upload API: a :class:`KafkaEventProducer` that may
+    write ``uploaded`` only.
 
     Args:
         bootstrap: Kafka bootstrap servers, ``host:port[,host:port…]``.
         topic_prefix: the deployment's topic prefix (``darkroom.``).
+        client_id: the Kafka client id.
 
     Attributes:
         started: whether the producer is connected (between :meth:`start` and :meth:`stop`).
     """
 
-    def __init__(self, bootstrap: str, *, topic_prefix: str = "darkroom.") -> None:
-        self.topic = f"{topic_prefix}uploaded"
-        self.started = False
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            client_id="darkroom-upload-publisher",
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topic_prefix: str = "darkroom.",
+        client_id: str = "darkroom-upload-publisher",
+    ) -> None:
+        super().__init__(
+            bootstrap, topic_prefix=topic_prefix, allowed=("uploaded",), client_id=client_id
         )
-
-    async def start(self) -> None:
-        """Connect to the cluster.
-
-        Raises:
-            BrokerUnavailable: the cluster cannot be reached.
-        """
-        try:
-            await self._producer.start()
-            self.started = True
-        except KafkaError as exc:
-            await self._producer.stop()
-            raise BrokerUnavailable(f"cannot reach the Kafka cluster: {exc}") from exc
-
-    async def stop(self) -> None:
-        """Flush pending events and disconnect."""
-        self.started = False
-        await self._producer.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
     async def publish(self, event: UploadedV1) -> None:
-        """Produce ``event`` keyed by its image_id and wait for the broker's acknowledgement.
+        """Send ``event`` to ``uploaded`` keyed by its image_id; wait for the broker's ack.
 
         Raises:
             BrokerUnavailable: the broker did not acknowledge it (retriable).
         """
-        try:
-            await self._producer.send_and_wait(
-                self.topic, encode(event), key=event.image_id.encode()
-            )
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"could not produce to {self.topic}: {exc}") from exc
+        await self.send("uploaded", event)
 
 
 def uploaded_event(
@@ -132,7 +109,7 @@ def uploaded_event(
 
 async def upload_stream(
     store: ObjectStore,
-    publisher: UploadPublisher,
+    producer: EventProducer,
     chunks: PutData,
     *,
     gallery_id: str,
@@ -141,16 +118,19 @@ async def upload_stream(
     profile: str | None = None,
     source: Source = "api",
     content_type: str | None = None,
+    metrics: Metrics | None = None,
 ) -> UploadedV1:
-    """Stream ``chunks`` into the store as a new image of ``gallery_id``, then produce its event.
+    """Stream ``chunks`` into the store as a new image of ``gallery_id``, then send its event.
 
     Only one chunk (S3: one multipart part) is held in memory. If ``chunks``
     raises midway (e.g. a size limit enforced by the caller), the exception
     propagates unchanged and no object is left behind (``ObjectStore.put`` is
-    atomic). If the event cannot be produced, the stored object is deleted.
+    atomic). If the event cannot be sent, the stored object is deleted.
 
     Args:
+        producer: sends the event with ``await producer.send("uploaded", event)``.
         image_id: the new image's id; a fresh one when ``None``.
+        metrics: where the bytes stored are counted; default the process registry's.
 
     Returns:
         The :class:`UploadedV1` that was produced.
@@ -161,6 +141,7 @@ async def upload_stream(
         InvalidKey: ``gallery_id`` or ``image_id`` cannot be part of a key.
         InvalidUpload: a field cannot form an ``uploaded`` event (e.g. a file name
             over 1,024 characters); nothing was stored.
+        ConfigurationError: ``producer`` may not write ``uploaded`` (the object was removed).
     """
     image_id = image_id or new_id()
     # A name that is not valid UTF-8 (a lone surrogate from a non-UTF-8 file
@@ -183,10 +164,11 @@ async def upload_stream(
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "upload"
         raise InvalidUpload(f"The upload's {field} is not valid: {error['msg']}.") from None
-    info = await put_counted(store, key, chunks, content_type=content_type)
+    counted = metrics if metrics is not None else Metrics.of()
+    info = await put_counted(store, key, chunks, counted, content_type=content_type)
     event = draft.model_copy(update={"size_bytes": info.size})
     try:
-        await publisher.publish(event)
+        await producer.send("uploaded", event)
     except BaseException:
         await store.delete(key)
         raise
@@ -195,7 +177,7 @@ async def upload_stream(
 
 async def upload_file(
     store: ObjectStore,
-    publisher: UploadPublisher,
+    producer: EventProducer,
     path: Path,
     *,
     gallery_id: str,
@@ -203,8 +185,13 @@ async def upload_file(
     profile: str | None = None,
     source: Source = "cli",
     content_type: str | None = None,
+    metrics: Metrics | None = None,
 ) -> UploadedV1:
-    """Store the file at ``path`` as a new image of ``gallery_id`` and produce its upload event.
+    """Store the file at ``path`` as a new image of ``gallery_id`` and send its upload event.
+
+    Args:
+        producer: sends the event (see :func:`upload_stream`).
+        metrics: where the bytes stored are counted; default the process registry's.
 
     Returns:
         The :class:`UploadedV1` that was produced: a fresh image id (which is also
@@ -218,11 +205,12 @@ async def upload_file(
     with path.open("rb") as f:
         return await upload_stream(
             store,
-            publisher,
+            producer,
             f,
             gallery_id=gallery_id,
             filename=filename or path.name,
             profile=profile,
             source=source,
             content_type=content_type,
+            metrics=metrics,
         )

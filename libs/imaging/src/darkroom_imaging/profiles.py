@@ -6,8 +6,10 @@ Built-in profiles are JSON files shipped in the package (``profiles/*.json``):
   display with a ``© {artist}`` watermark).
 * ``bench``: the fixed set ``make bench`` compares engines with.
 
-A deployment can use its own profile by passing a path to a JSON file of the same
-shape (``{"name": ..., "specs": [...]}``) to :func:`load_profile`.
+A deployment adds its own profiles as ``<name>.json`` files of the same shape
+(``{"name": ..., "specs": [...]}``) in one folder; :class:`ProfileCatalog` resolves a
+plain name against that folder first, then the built-in profiles. :func:`load_profile`
+reads one profile by built-in name or file path.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 import socket
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import ClientSession, web
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -38,15 +39,14 @@ from darkroom_common.metrics import Metrics
 from darkroom_common.ports import Ports
 from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.settings import DarkroomSettings
-from darkroom_schemas.topics import Stage, changelog_name
-from darkroom_schemas.topics import stage as registry_stage
-
 from darkroom_runtime.assignor import CopartitionedAssignor
 from darkroom_runtime.checkpoint import Checkpoint
 from darkroom_runtime.lag import LagExporter
 from darkroom_runtime.lanes import Lane
 from darkroom_runtime.runner import RecordRunner
 from darkroom_runtime.tables import CodecName, Restorer, StoreKind, Table, partition_for
+from darkroom_schemas.topics import Stage, changelog_name
+from darkroom_schemas.topics import stage as registry_stage
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ class StageApp:
         self._paused: dict[TopicPartition, set[str]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-        self._services: list[tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]] = []
+        self._services: list[
+            tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]
+        ] = []
         self._web_runner: web.AppRunner | None = None
         self._stopped = asyncio.Event()
         self._started = False
@@ -251,7 +253,9 @@ class StageApp:
             partition_assignment_strategy=(self.assignor,),
             session_timeout_ms=session_ms,
             heartbeat_interval_ms=max(1000, session_ms // 4),
-            rebalance_timeout_ms=max(session_ms, int(self.settings.revoke_timeout_s * 1000) + 10_000),
+            rebalance_timeout_ms=max(
+                session_ms, int(self.settings.revoke_timeout_s * 1000) + 10_000
+            ),
             max_poll_interval_ms=300_000,
             max_poll_records=self.settings.max_poll_records,
         )
@@ -272,9 +276,7 @@ class StageApp:
                 for i, fn in self._timers
             ),
         ]
-        lag = LagExporter(
-            self.settings.kafka_bootstrap_servers, self.group_id, lambda: self.topics
-        )
+        lag = LagExporter(self.settings.kafka_bootstrap_servers, self.group_id, lambda: self.topics)
         self._tasks.append(asyncio.create_task(lag.run(), name="consumer-lag"))
         self._started = True
         log.info(
@@ -342,9 +344,14 @@ class StageApp:
                 await asyncio.sleep(1.0)
                 continue
             generation = self._generation
+            by_lane: dict[Lane, list[list[ConsumerRecord[bytes, bytes]]]] = {}
             for tp, records in batch.items():
                 if records and tp in self._assigned:
-                    self._lane_of[tp.topic].put(generation, tp, records)
+                    by_lane.setdefault(self._lane_of[tp.topic], []).append(records)
+            for lane, runs in by_lane.items():
+                # A lane of several topics takes their records in timestamp order (each
+                # partition's own order kept), as Kafka Streams does across a task's inputs.
+                lane.put(generation, heapq.merge(*runs, key=lambda r: r.timestamp))
 
     def backlog_changed(self, lane: Lane) -> None:
         """Pause the lane's partitions above its high water mark, resume below its low one."""
@@ -422,7 +429,8 @@ class StageApp:
         log.info("partitions assigned", extra={"partitions": numbers, "url": self.url})
 
     async def _restore(self, number: int) -> None:
-        assert self._restorer is not None and self.ports is not None
+        assert self._restorer is not None
+        assert self.ports is not None
         delay = 0.5
         started = asyncio.get_running_loop().time()
         while True:
@@ -475,7 +483,7 @@ class StageApp:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, app: StageApp) -> None:
         self.app = app
 

@@ -89,12 +89,12 @@ class CopartitionedAssignor(AbstractPartitionAssignor):
         self.owners: dict[int, str] = {}
         self.generation = 0
 
-    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:  # type: ignore[override]
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
         """This worker's subscription, with its URL and owned numbers as user data."""
         user_data = json.dumps({"url": self.url, "owned": sorted(self.owned)}).encode()
         return ConsumerProtocolMemberMetadata(self.version, sorted(topics), user_data)
 
-    def assign(  # type: ignore[override]
+    def assign(
         self,
         cluster: ClusterMetadata,
         members: Mapping[str, ConsumerProtocolMemberMetadata],
@@ -132,7 +132,7 @@ class CopartitionedAssignor(AbstractPartitionAssignor):
         )
         return result
 
-    def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:  # type: ignore[override]
+    def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:
         """Remember this worker's numbers and every number's owner."""
         data = _user_data(assignment.user_data)
         self.owned = {int(p) for p in data.get("numbers", [])}

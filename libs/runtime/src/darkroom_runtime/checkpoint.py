@@ -80,8 +80,7 @@ class Checkpoint:
                 )
             except KafkaError as exc:
                 log.warning(
-                    "offset commit failed; the events since the last commit will be "
-                    "handled again",
+                    "offset commit failed; the events since the last commit will be handled again",
                     extra={"error": f"{type(exc).__name__}: {exc}", "partitions": len(offsets)},
                 )
                 return False

@@ -30,12 +30,11 @@ from typing import Any, Protocol
 from aiokafka import ConsumerRecord, TopicPartition
 
 from darkroom_common.producer import KafkaEventProducer
-from darkroom_schemas.topics import RouteSpec
-
 from darkroom_runtime.checkpoint import Checkpoint
 from darkroom_runtime.routes import Handler, Route
 from darkroom_runtime.runner import RecordRunner, SourceRef, UndecodableEvent, decode_value
 from darkroom_runtime.tables import RecordScope
+from darkroom_schemas.topics import RouteSpec
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +115,12 @@ class Lane:
         """How many fetched records wait in this lane."""
         return len(self._queue)
 
-    def put(self, generation: int, tp: TopicPartition, records: Iterable[Any]) -> None:
-        """Queue fetched records of ``tp`` (in offset order)."""
+    def put(self, generation: int, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
+        """Queue fetched records, each partition's in offset order."""
         for record in records:
-            self._queue.append(Item(generation, tp, record))
+            self._queue.append(
+                Item(generation, TopicPartition(record.topic, record.partition), record)
+            )
         self._wakeup.set()
         self.host.backlog_changed(self)
 
@@ -137,18 +138,17 @@ class Lane:
 
     async def settle(self, tps: Iterable[TopicPartition], timeout_s: float) -> None:
         """Wait until the lane holds nothing of ``tps`` in hand; cancel it after ``timeout_s``."""
-        wanted = set(tps)
-        deadline = time.monotonic() + timeout_s
-        while self.busy_with(wanted) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        if self.busy_with(wanted) and self._current is not None:
+        current = self._current
+        if current is None or not self.busy_with(tps):
+            return
+        done, _ = await asyncio.wait({current}, timeout=timeout_s)
+        if not done:
             log.warning(
                 "cancelling an event whose partition was revoked; its next owner handles it",
                 extra={"lane": self.name},
             )
-            self._current.cancel()
-            while self.busy_with(wanted):
-                await asyncio.sleep(0.01)
+            current.cancel()
+            await asyncio.wait({current})
 
     def start(self) -> None:
         """Start the lane's task."""
@@ -244,11 +244,11 @@ class Lane:
             except Abandoned:
                 continue
 
-    async def _handle_one(
-        self, item: Item, value: Any, handler: Handler, spec: RouteSpec
-    ) -> None:
+    async def _handle_one(self, item: Item, value: Any, handler: Handler, spec: RouteSpec) -> None:
         record = item.record
-        source = SourceRef(record.topic, record.partition, record.offset, record.key, record.value or b"")
+        source = SourceRef(
+            record.topic, record.partition, record.offset, record.key, record.value or b""
+        )
         scope = RecordScope(item.tp.partition, self.name)
         delay = 0.5
         while True:

@@ -29,13 +29,12 @@ from darkroom_common.ports import Ports, SystemClock
 from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.settings import DarkroomSettings
 from darkroom_common.storage import ObjectStore, open_store
-from darkroom_schemas.topics import Stage
-from darkroom_schemas.topics import stage as registry_stage
-
 from darkroom_runtime.app import StageApp
 from darkroom_runtime.lanes import Bound, Lane
 from darkroom_runtime.routes import Route
 from darkroom_runtime.runner import RecordRunner
+from darkroom_schemas.topics import Stage
+from darkroom_schemas.topics import stage as registry_stage
 
 
 class MountError(ConfigurationError):
@@ -89,10 +88,11 @@ def check(stage: Stage, handlers: Mapping[str, Route], tables: Mapping[str, str]
     if extra := [t for t in handlers if t not in stage.consumes]:
         problems.append(f"handlers for topics it does not consume: {', '.join(extra)}")
     allowed = {*stage.produces, *stage.internal}
-    for route in stage.routes:
-        if outside := [t for t in route.emits if t not in allowed]:
+    for declared in stage.routes:
+        if outside := [t for t in declared.emits if t not in allowed]:
             problems.append(
-                f"route {route.topic} emits {', '.join(outside)}, which {stage.name} does not produce"
+                f"route {declared.topic} emits {', '.join(outside)}, "
+                f"which {stage.name} does not produce"
             )
     if unknown := sorted(set(tables) - set(stage.state)):
         problems.append(f"tables the registry does not list: {', '.join(unknown)}")
@@ -136,17 +136,16 @@ def mount(
     if problems:
         raise MountError(f"{spec.name} cannot start: " + "; ".join(problems) + ".")
     grouped: dict[str, dict[str, Bound]] = {}
-    for route_spec in spec.routes:
-        route = handlers[route_spec.topic]
-        name = route.lane or route_spec.topic
-        grouped.setdefault(name, {})[app.settings.topic(route_spec.topic)] = Bound(
-            route, route_spec
-        )
+    for declared in spec.routes:
+        route = handlers[declared.topic]
+        name = route.lane or declared.topic
+        grouped.setdefault(name, {})[app.settings.topic(declared.topic)] = Bound(route, declared)
     lanes = []
     for name, routes in grouped.items():
         batching = next(iter(routes.values())).route.batching
         high_water = max(100, batching.max_records * 4) if batching else 500
         lanes.append(Lane(name, routes, app, high_water=high_water))
+    assert isinstance(ports.producer, KafkaEventProducer)  # checked above
     runner = RecordRunner(spec, app.settings, ports.producer, ports.metrics)
     settings_port = ports.gallery_settings
     if isinstance(settings_port, GallerySettingsCache):

@@ -33,11 +33,10 @@ from darkroom_common.metrics import Metrics
 from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.retry import is_retriable, retry_async
 from darkroom_common.settings import DarkroomSettings
-from darkroom_schemas import DeadLetterV1, Event, WireFormatError, decode, encode, utcnow
-from darkroom_schemas.topics import Stage
-
 from darkroom_runtime.routes import Emit, Handler
 from darkroom_runtime.tables import RecordScope
+from darkroom_schemas import DeadLetterV1, Event, WireFormatError, decode, encode, utcnow
+from darkroom_schemas.topics import Stage
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,9 @@ from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicM
 from darkroom_common.logging import configure_logging
 from darkroom_common.settings import DarkroomSettings, load_settings
 from darkroom_common.topics import describe_topics, layouts, verify_topics
-from darkroom_schemas.topics import topics_for_stage
-
 from darkroom_runtime.app import StageApp
 from darkroom_runtime.mount import MountError
+from darkroom_schemas.topics import topics_for_stage
 
 EXIT_CONFIG = 2
 EXIT_TOPICS = 3

@@ -189,12 +189,13 @@ class RocksPartition(PartitionStore):
 
     def get(self, key: bytes) -> bytes | None:
         """Return the value under ``key``, or ``None``."""
-        value = self._db.get(key)
-        return bytes(value) if value is not None else None
+        value: Any = self._db.get(key)  # raw mode: bytes (rocksdict types it loosely)
+        return None if value is None else bytes(value)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Iterate over every ``(key, value)`` (the offset record excluded)."""
-        for key, value in self._db.items():
+        entries: Iterator[tuple[Any, Any]] = self._db.items()  # raw mode: bytes
+        for key, value in entries:
             if key != _OFFSET_KEY:
                 yield bytes(key), bytes(value)
 
@@ -405,7 +406,8 @@ class Table:
 class Restorer:
     """Brings tables' partitions up to their changelogs' ends, before they are processed.
 
-    Uses its own consumer outside any consumer group (explicit partitions and offsets).
+    Each restore reads with a consumer of its own, outside any consumer group
+    (explicit partitions and offsets), closed when the restore ends.
 
     Args:
         bootstrap: the Kafka cluster.
@@ -423,27 +425,9 @@ class Restorer:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.on_restored = on_restored
-        self._consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _client(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                client_id=f"{self.client_id}-restore",
-            )
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer
 
     async def close(self) -> None:
-        """Stop the consumer."""
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer.stop()
+        """Nothing is held between restores (kept for symmetry with the worker's other parts)."""
 
     async def restore(self, tables: Sequence[Table], partition: int) -> int:
         """Restore ``partition`` of every table in ``tables``; return the records applied.
@@ -455,50 +439,67 @@ class Restorer:
         Raises:
             KafkaError, OSError: the broker could not be read (the caller retries).
         """
-        async with self._lock:
-            consumer = await self._client()
-            tps = {TopicPartition(t.changelog, partition): t for t in tables}
-            consumer.assign(list(tps))
-            begins = await consumer.beginning_offsets(list(tps))
-            ends = await consumer.end_offsets(list(tps))
-            remaining: set[TopicPartition] = set()
-            for tp, table in tps.items():
-                store = table.store(partition)
-                start = store.offset + 1 if store.offset >= 0 else begins[tp]
-                if start > ends[tp] or start < begins[tp]:
-                    log.warning(
-                        "local state does not match the changelog; rebuilding it",
-                        extra={
-                            "table": table.name,
-                            "partition": partition,
-                            "local_offset": store.offset,
-                            "changelog_begin": begins[tp],
-                            "changelog_end": ends[tp],
-                        },
-                    )
-                    store.wipe()
-                    start = begins[tp]
-                consumer.seek(tp, start)
-                if start < ends[tp]:
-                    remaining.add(tp)
-            applied = dict.fromkeys(tps, 0)
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
-                for tp, records in batch.items():
-                    table = tps[tp]
-                    changes = [(r.key or b"", r.value) for r in records if r.offset < ends[tp]]
-                    if changes:
-                        last = max(r.offset for r in records if r.offset < ends[tp])
-                        table.store(partition).apply(changes, last)
-                        applied[tp] += len(changes)
-                remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-            consumer.assign([])
-        for tp, table in tps.items():
-            # A partition with nothing left to read may still hold compacted-away offsets
-            # below the end: remember the end so the next restore starts there.
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{self.client_id}-restore",
+        )
+        await consumer.start()
+        try:
+            applied, ends = await self._read(consumer, tables, partition)
+        finally:
+            # aiokafka's group-less consumer can re-raise its own fetcher's cancellation,
+            # or wait on it, when stopped: bounded, and never mistaken for ours.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(consumer.stop()), 10)
+        for table in tables:
+            tp = TopicPartition(table.changelog, partition)
+            # Compaction may have removed the last offsets: remember the end, so the
+            # next restore starts there.
             if ends[tp] > 0:
                 table.store(partition).apply([], ends[tp] - 1)
             table.mark_ready(partition)
             if self.on_restored is not None:
                 self.on_restored(table.name, applied[tp])
         return sum(applied.values())
+
+    async def _read(
+        self, consumer: AIOKafkaConsumer, tables: Sequence[Table], partition: int
+    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        tps = {TopicPartition(t.changelog, partition): t for t in tables}
+        consumer.assign(list(tps))
+        begins = await consumer.beginning_offsets(list(tps))
+        ends = await consumer.end_offsets(list(tps))
+        remaining: set[TopicPartition] = set()
+        for tp, table in tps.items():
+            store = table.store(partition)
+            start = store.offset + 1 if store.offset >= 0 else begins[tp]
+            if start > ends[tp] or start < begins[tp]:
+                log.warning(
+                    "local state does not match the changelog; rebuilding it",
+                    extra={
+                        "table": table.name,
+                        "partition": partition,
+                        "local_offset": store.offset,
+                        "changelog_begin": begins[tp],
+                        "changelog_end": ends[tp],
+                    },
+                )
+                store.wipe()
+                start = begins[tp]
+            consumer.seek(tp, start)
+            if start < ends[tp]:
+                remaining.add(tp)
+        applied = dict.fromkeys(tps, 0)
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
+            for tp, records in batch.items():
+                wanted = [r for r in records if r.offset < ends[tp]]
+                if wanted:
+                    tps[tp].store(partition).apply(
+                        [(r.key or b"", r.value) for r in wanted], wanted[-1].offset
+                    )
+                    applied[tp] += len(wanted)
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        return applied, ends

@@ -4,7 +4,7 @@ import sys
 
 from darkroom_catalog.app import build_app
 from darkroom_catalog.settings import CatalogSettings
-from darkroom_common.service import run_service
+from darkroom_runtime import run_service
 
 if __name__ == "__main__":
     sys.exit(run_service("catalog", CatalogSettings, build_app))

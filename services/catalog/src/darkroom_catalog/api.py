@@ -1,16 +1,19 @@
-"""The catalog HTTP API: Faust web views on each catalog worker's web server.
+"""The catalog HTTP API, on each catalog worker's web server (aiohttp).
 
-Every table-keyed endpoint uses Faust's ``table_route``: any catalog worker
-answers, forwarding the request to the worker that holds the key's partition
-(``jobs`` by image_id — ``job_id == image_id`` for every upload made with
-:mod:`darkroom_common.uploads` —, ``galleries`` by gallery_id). The event
-stream is forwarded by :meth:`CatalogApi.job_events` itself, because Faust's
-forwarding reads a whole response before answering.
+Every table-keyed endpoint is answered by whichever catalog worker is asked: the
+worker that holds the key's partition (``jobs`` by image_id — ``job_id == image_id``
+for every upload made with :mod:`darkroom_common.uploads` —, ``galleries`` by
+gallery_id) answers from its tables; any other forwards the request to it (the
+consumer group's assignor tells every worker who owns each partition), streaming the
+answer back with its status and headers. While a partition has no ready owner
+(a rebalance, a restore) or its owner cannot be reached, the answer is 503
+``not_ready`` / ``owner_unavailable`` with ``Retry-After``.
 
-Endpoints (JSON; every error is ``{"reason": <code>, "message": <sentence>}``):
+Endpoints (JSON; every error is the shape of :mod:`darkroom_common.api_errors`,
+``{"reason": <code>, "message": <sentence>}``):
 
 ======================================  =======  ===================================
-``GET /healthz``, ``GET /readyz``       none     liveness; readiness (tables recovered,
+``GET /healthz``, ``GET /readyz``       none     liveness; readiness (tables restored,
                                                  no rebalance, gallery settings read)
 ``GET /metrics``                        none     Prometheus text format
 ``GET /v1/jobs/{job_id}``               read     the job (status, attempts, variants…)
@@ -51,22 +54,17 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from urllib.parse import quote
 
-import faust
+import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from faust.web import View
-from faust.web.exceptions import ServiceUnavailable
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from yarl import URL
 
-from darkroom_catalog.agents import JOBS_TABLE, Catalog
 from darkroom_catalog.jobs import JobState
 from darkroom_catalog.page import render_gallery
+from darkroom_catalog.routes import Catalog
+from darkroom_catalog.settings import CatalogSettings
 from darkroom_catalog.views import (
     MAX_LIMIT,
     BadQuery,
@@ -75,17 +73,16 @@ from darkroom_catalog.views import (
     job_view,
     parse_limit,
 )
+from darkroom_common.api_errors import ApiError, api_error_of
 from darkroom_common.auth import Forbidden, KeyRing, Principal, Scope, Unauthenticated
-from darkroom_common.errors import DarkroomError, InvalidKey, ObjectNotFound
-from darkroom_common.gallery_settings import (
-    GallerySettingsCache,
-    cache_for,
-    publish_gallery_settings,
-)
-from darkroom_common.storage import ObjectStore, open_store, validate_key
+from darkroom_common.errors import DarkroomError, InvalidKey
+from darkroom_common.gallery_settings import GallerySettingsCache
+from darkroom_common.ports import Ports
+from darkroom_common.storage import validate_key
 from darkroom_common.storage.s3 import S3Store
-from darkroom_imaging.profiles import list_profiles
-from darkroom_schemas import GallerySettingsV1, ImageDeletedV1, UploadedV1, WireRecord, encode
+from darkroom_imaging.profiles import ProfileCatalog
+from darkroom_runtime import StageApp
+from darkroom_schemas import GallerySettingsV1, ImageDeletedV1, UploadedV1, encode
 from darkroom_schemas.base import Identifier
 
 log = logging.getLogger(__name__)
@@ -97,17 +94,14 @@ PAGE_HEADER = "X-Darkroom-Page"
 OBJECT_PREFIXES = ("variants/",)
 """Only variants are served by ``/v1/objects/``: originals and masters stay private."""
 
-Handler = Callable[..., Awaitable[Any]]
+FORWARDED = "X-Darkroom-Forwarded"
+"""Set on a request one catalog worker forwards to another; it is never forwarded again."""
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
+)
+"""Headers a forwarding hop must not copy (RFC 9110 §7.6.1, plus the length it recomputes)."""
 
-
-class ApiError(Exception):
-    """An expected failure answered as ``{"reason", "message"}`` with ``status``."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class SettingsBody(BaseModel):
@@ -121,89 +115,39 @@ class SettingsBody(BaseModel):
     max_concurrent_jobs: int | None = Field(None, ge=1, le=10_000)
 
 
-def _error(status: int, reason: str, message: str, **headers: str) -> web.Response:
-    return web.json_response(
-        {"reason": reason, "message": message}, status=status, headers=headers or None
-    )
+def _error(error: ApiError) -> web.Response:
+    return web.json_response(error.body(), status=error.status, headers=error.headers or None)
 
 
 def guarded(fun: Handler) -> Handler:
-    """Turn expected failures of a view method into JSON error responses; never a traceback."""
+    """Turn expected failures of a handler into the JSON error shape; never a traceback."""
 
     @functools.wraps(fun)
-    async def wrapper(view: View, request: web.Request, **kwargs: Any) -> Any:
+    async def wrapper(request: web.Request) -> web.StreamResponse:
         try:
-            return await fun(view, request, **kwargs)
+            return await fun(request)
         except ApiError as exc:
-            return _error(exc.status, exc.reason, exc.message)
+            return _error(exc)
         except BadQuery as exc:
-            return _error(400, exc.reason, exc.message)
-        except Unauthenticated as exc:
-            return _error(401, exc.reason_code, exc.message, **{"WWW-Authenticate": "Bearer"})
-        except Forbidden as exc:
-            return _error(403, exc.reason_code, exc.message)
-        except ServiceUnavailable:
-            return _error(503, "not_ready", "the catalog has no partition assignment yet")
-        except KafkaError as exc:
-            log.warning("broker unavailable", extra={"error": str(exc)})
-            return _error(503, "broker_unavailable", "the command could not be sent to Kafka")
-        except ObjectNotFound as exc:
-            return _error(404, "object_not_found", exc.message)
+            return _error(ApiError(400, exc.reason, exc.message))
         except DarkroomError as exc:
-            status = 503 if exc.retriable else 500
-            return _error(status, exc.reason_code, exc.message)
+            if exc.retriable:
+                log.warning("temporarily unavailable", extra={"error": str(exc)})
+            return _error(api_error_of(exc))
 
     return wrapper
 
 
-class Commands:
-    """One aiokafka producer (idempotent, ``acks=all``) for the API's commands, started lazily.
-
-    Args:
-        bootstrap: the Kafka cluster.
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def producer(self) -> AIOKafkaProducer:
-        """Return the started producer.
-
-        Raises:
-            aiokafka.errors.KafkaError: the cluster cannot be reached.
-        """
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
-                )
-                await producer.start()
-                self._producer = producer
-            return self._producer
-
-    async def send(self, topic: str, event: WireRecord) -> None:
-        """Produce ``event`` to ``topic`` keyed by its image_id and wait for the acks."""
-        producer = await self.producer()
-        key = str(getattr(event, "image_id", "")).encode()
-        await producer.send_and_wait(topic, encode(event), key=key)
-
-    async def close(self) -> None:
-        """Flush and stop the producer, if it was started."""
-        async with self._lock:
-            if self._producer is not None:
-                await self._producer.stop()
-                self._producer = None
-
-
 class CatalogApi:
-    """The catalog's web views, bound to one :class:`Catalog`.
+    """The catalog's HTTP endpoints, added to one catalog worker's web server.
 
     Args:
-        catalog: the stage (app, tables, settings).
+        app: the catalog's worker (its partition map routes keyed requests).
+        catalog: the stage's tables and read helpers.
+        ports: the producer (commands), gallery settings, object store and clock.
+        settings: the service's settings (web address, SSE bounds, storage URLs).
         keyring: accepted API keys (default: from ``settings.auth``).
-        store: the object store (default: ``open_store(settings.storage)``).
+        profiles: the profiles a gallery's ``profile`` setting may name.
 
     Raises:
         ConfigurationError: the API keys file is unreadable or invalid.
@@ -211,25 +155,22 @@ class CatalogApi:
 
     def __init__(
         self,
+        app: StageApp,
         catalog: Catalog,
+        ports: Ports,
+        settings: CatalogSettings,
         *,
         keyring: KeyRing | None = None,
-        store: ObjectStore | None = None,
+        profiles: ProfileCatalog | None = None,
     ) -> None:
+        self.app = app
         self.catalog = catalog
-        self.app: faust.App = catalog.app
-        self.settings = catalog.settings
-        self.keyring = keyring or KeyRing.from_settings(self.settings.auth)
-        self.store = store or open_store(self.settings.storage)
-        self.gallery_settings: GallerySettingsCache = cache_for(self.app, self.settings)
-        self.commands = Commands(self.settings.kafka_bootstrap_servers)
-        self.profiles = set(list_profiles())
-
-        async def _close(sender: Any, **_: Any) -> None:
-            await self.commands.close()
-            await self.store.close()
-
-        self.app.on_before_shutdown.connect(cast(Any, _close))
+        self.ports = ports
+        self.settings = settings
+        self.store = ports.store
+        self.producer = ports.producer
+        self.keyring = keyring or KeyRing.from_settings(settings.auth)
+        self.profiles = profiles or ProfileCatalog(settings.profiles_dir)
         self._register()
 
     # ---- helpers -------------------------------------------------------------
@@ -261,20 +202,21 @@ class CatalogApi:
             raise ApiError(404, f"{kind}_deleted", f"{kind} {job_id!r} was deleted")
         return job
 
-    def owner(self, table: str, key: str) -> URL | None:
-        """Return the web URL of the worker holding ``key`` of ``table``, ``None`` if this one.
+    def owner(self, key: str) -> str | None:
+        """Return the base URL of the worker holding ``key``'s partition, ``None`` for this one.
 
         Raises:
-            ServiceUnavailable: no partition assignment yet.
+            ApiError: 503 ``not_ready`` while the partition has no ready owner (a
+                rebalance, or its tables are being restored).
         """
-        try:
-            dest = self.app.router.key_store(table, key)
-        except KeyError:
-            raise ServiceUnavailable() from None
-        here = URL(str(self.app.conf.canonical_url))
-        if (dest.host, dest.port or 80) == (here.host, here.port or 80):
+        located = self.app.locate(self.app.partition_of(key))
+        if located.where == "here":
             return None
-        return dest
+        if located.where == "elsewhere" and located.url is not None:
+            return located.url
+        raise ApiError(
+            503, "not_ready", "the catalog is taking over this key's partition; try again shortly"
+        )
 
     def self_url(self) -> str:
         """Return this worker's own API base URL, for the page's calls to the JSON API."""
@@ -283,161 +225,184 @@ class CatalogApi:
             host = "127.0.0.1"
         return f"http://{host}:{self.settings.web_port}"
 
+    async def forward(self, request: web.Request, base: str) -> web.StreamResponse:
+        """Send ``request`` to the worker at ``base``; stream its answer back, headers kept.
+
+        Raises:
+            ApiError: 503 ``owner_unavailable`` when that worker cannot be reached, or
+                ``not_ready`` when the request was already forwarded once (the
+                partition map is changing).
+        """
+        if request.headers.get(FORWARDED):
+            raise ApiError(
+                503, "not_ready", "the catalog is taking over this key's partition; try again"
+            )
+        assert self.app.http is not None
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}
+        }
+        headers[FORWARDED] = "1"
+        body = await request.read() if request.can_read_body else None
+        try:
+            upstream = await self.app.http.request(
+                request.method,
+                base.rstrip("/") + request.rel_url.raw_path_qs,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5),
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("the owner of a partition cannot be reached", extra={"error": str(exc)})
+            raise ApiError(
+                503,
+                "owner_unavailable",
+                "the catalog worker holding this key cannot be reached; try again shortly",
+            ) from None
+        async with upstream:
+            response = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP},
+            )
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionResetError, aiohttp.ClientPayloadError):
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            await response.write_eof()
+            return response
+
     async def ready(self) -> list[str]:
         """Return why this worker is not ready (empty when it is)."""
-        problems = []
-        if self.app.rebalancing:
-            problems.append("rebalancing")
-        recovery: Any = getattr(self.app.tables, "recovery", None)  # TableManager, untyped
-        if recovery is None or not recovery.completed.is_set():
-            problems.append("tables recovering")
-        try:
-            await self.gallery_settings.ready(timeout_s=0.05)
-        except TimeoutError:
-            problems.append("gallery settings not read yet")
-        return problems
+        return self.app.ready_problems()
 
     # ---- endpoints -----------------------------------------------------------
 
     def _register(self) -> None:
         api = self
-        app = self.app
-        jobs = self.catalog.jobs
-        galleries = self.catalog.galleries
-
-        def routed(table: Any, param: str) -> Callable[[Handler], Handler]:
-            return cast("Callable[[Handler], Handler]", app.table_route(table, match_info=param))
+        router = self.app.web.router
 
         def requires(scope: Scope, *, browser: bool = False) -> Callable[[Handler], Handler]:
             def decorate(fun: Handler) -> Handler:
                 @functools.wraps(fun)
-                async def wrapper(view: View, request: web.Request, **kwargs: Any) -> Any:
+                async def wrapper(request: web.Request) -> web.StreamResponse:
                     request["principal"] = api.authorize(request, scope, browser=browser)
-                    return await fun(view, request, **kwargs)
+                    return await fun(request)
 
                 return wrapper
 
             return decorate
 
-        @app.page("/healthz")
-        class Health(View):
-            async def get(self, request: web.Request) -> web.Response:
-                return web.json_response({"status": "ok"})
+        def routed(param: str) -> Callable[[Handler], Handler]:
+            """Answer here when this worker holds the key's partition, else forward."""
 
-        @app.page("/readyz")
-        class Ready(View):
-            async def get(self, request: web.Request) -> web.Response:
-                if problems := await api.ready():
-                    return _error(503, "not_ready", "; ".join(problems))
-                return web.json_response({"status": "ready"})
+            def decorate(fun: Handler) -> Handler:
+                @functools.wraps(fun)
+                async def wrapper(request: web.Request) -> web.StreamResponse:
+                    key = request.match_info[param]
+                    if (base := api.owner(key)) is not None:
+                        return await api.forward(request, base)
+                    return await fun(request)
 
-        @app.page("/metrics")
-        class Metrics(View):
-            async def get(self, request: web.Request) -> web.Response:
-                return web.Response(
-                    body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-                )
+                return wrapper
 
-        @app.page("/v1/jobs/{job_id}")
-        class Job(View):
-            @guarded
-            @requires("read")
-            @routed(jobs, "job_id")
-            async def get(self, request: web.Request, job_id: str) -> web.Response:
-                return web.json_response(await job_view(api._job(job_id), api.url_for))
+            return decorate
 
-        @app.page("/v1/jobs/{job_id}/events")
-        class JobEvents(View):
-            @guarded
-            @requires("read")
-            async def get(self, request: web.Request, job_id: str) -> web.StreamResponse:
-                return await api.job_events(request, job_id)
+        @guarded
+        @requires("read")
+        @routed("job_id")
+        async def get_job(request: web.Request) -> web.StreamResponse:
+            job = api._job(request.match_info["job_id"])
+            return web.json_response(await job_view(job, api.url_for))
 
-        @app.page("/v1/jobs/{job_id}/retry")
-        class Retry(View):
-            @guarded
-            @requires("admin")
-            @routed(jobs, "job_id")
-            async def post(self, request: web.Request, job_id: str) -> web.Response:
-                return await api.retry(job_id)
+        @guarded
+        @requires("read")
+        @routed("job_id")
+        async def job_events(request: web.Request) -> web.StreamResponse:
+            return await api.job_events(request, request.match_info["job_id"])
 
-        @app.page("/v1/jobs/{job_id}/start")
-        class Start(View):
-            @guarded
-            @requires("admin")
-            @routed(jobs, "job_id")
-            async def post(self, request: web.Request, job_id: str) -> web.Response:
-                return await api.start(job_id)
+        @guarded
+        @requires("admin")
+        @routed("job_id")
+        async def retry(request: web.Request) -> web.StreamResponse:
+            return await api.retry(request.match_info["job_id"])
 
-        @app.page("/v1/images/{image_id}")
-        class Image(View):
-            @guarded
-            @requires("read")
-            @routed(jobs, "image_id")
-            async def get(self, request: web.Request, image_id: str) -> web.Response:
-                job = api._job(image_id, kind="image")
-                return web.json_response(await image_of_job(job, api.url_for))
+        @guarded
+        @requires("admin")
+        @routed("job_id")
+        async def start(request: web.Request) -> web.StreamResponse:
+            return await api.start(request.match_info["job_id"])
 
-            @guarded
-            @requires("admin")
-            @routed(jobs, "image_id")
-            async def delete(self, request: web.Request, image_id: str) -> web.Response:
-                return await api.delete(image_id, request["principal"])
+        @guarded
+        @requires("read")
+        @routed("image_id")
+        async def get_image(request: web.Request) -> web.StreamResponse:
+            job = api._job(request.match_info["image_id"], kind="image")
+            return web.json_response(await image_of_job(job, api.url_for))
 
-        @app.page("/v1/galleries/{gallery_id}/images")
-        class GalleryImages(View):
-            @guarded
-            @requires("read")
-            @routed(galleries, "gallery_id")
-            async def get(self, request: web.Request, gallery_id: str) -> web.Response:
-                limit = parse_limit(request.query.get("limit"))
-                page = await gallery_page(
-                    gallery_id,
-                    api.catalog.get_gallery(gallery_id),
-                    api.url_for,
-                    limit=limit,
-                    cursor=request.query.get("cursor"),
-                )
-                api.overlay_status(page)
-                return web.json_response(page)
+        @guarded
+        @requires("admin")
+        @routed("image_id")
+        async def delete_image(request: web.Request) -> web.StreamResponse:
+            return await api.delete(request.match_info["image_id"], request["principal"])
 
-        @app.page("/v1/galleries/{gallery_id}/settings")
-        class Settings(View):
-            @guarded
-            @requires("read")
-            async def get(self, request: web.Request, gallery_id: str) -> web.Response:
-                return web.json_response(api.settings_view(_gallery_id(gallery_id)))
+        @guarded
+        @requires("read")
+        @routed("gallery_id")
+        async def gallery_images(request: web.Request) -> web.StreamResponse:
+            gallery_id = request.match_info["gallery_id"]
+            page = await gallery_page(
+                gallery_id,
+                api.catalog.get_gallery(gallery_id),
+                api.url_for,
+                limit=parse_limit(request.query.get("limit")),
+                cursor=request.query.get("cursor"),
+            )
+            api.overlay_status(page)
+            return web.json_response(page)
 
-            @guarded
-            @requires("admin")
-            async def put(self, request: web.Request, gallery_id: str) -> web.Response:
-                return await api.put_settings(_gallery_id(gallery_id), request)
+        @guarded
+        @requires("read")
+        async def get_settings(request: web.Request) -> web.StreamResponse:
+            gallery_id = _gallery_id(request.match_info["gallery_id"])
+            return web.json_response(api.settings_view(gallery_id))
 
-        @app.page("/v1/objects/{key:.+}")
-        class Objects(View):
-            @guarded
-            @requires("read", browser=True)
-            async def get(self, request: web.Request, key: str) -> web.StreamResponse:
-                return await api.object(request, key)
+        @guarded
+        @requires("admin")
+        async def put_settings(request: web.Request) -> web.StreamResponse:
+            return await api.put_settings(_gallery_id(request.match_info["gallery_id"]), request)
 
-        @app.page("/galleries/{gallery_id}")
-        class Page(View):
-            @guarded
-            async def get(self, request: web.Request, gallery_id: str) -> web.Response:
-                return await api.page(request, gallery_id)
+        @guarded
+        @requires("read", browser=True)
+        async def get_object(request: web.Request) -> web.StreamResponse:
+            return await api.object(request, request.match_info["key"])
 
-        @app.page("/galleries/{gallery_id}/jobs/{job_id}/retry")
-        class PageRetry(View):
-            @guarded
-            @requires("admin", browser=True)
-            async def post(self, request: web.Request, gallery_id: str, job_id: str) -> Any:
-                if request.headers.get(PAGE_HEADER) != "1":
-                    raise ApiError(403, "forbidden", f"the page's retry needs {PAGE_HEADER}: 1")
-                key = request.cookies.get(COOKIE) or ""
-                auth = request.headers.get("Authorization") or f"Bearer {key}"
-                job = quote(_identifier(job_id, "job"), safe="")
-                status, body = await api.call("POST", f"/v1/jobs/{job}/retry", auth)
-                return web.json_response(body, status=status)
+        @guarded
+        async def page(request: web.Request) -> web.StreamResponse:
+            return await api.page(request, request.match_info["gallery_id"])
+
+        @guarded
+        @requires("admin", browser=True)
+        async def page_retry(request: web.Request) -> web.StreamResponse:
+            if request.headers.get(PAGE_HEADER) != "1":
+                raise ApiError(403, "forbidden", f"the page's retry needs {PAGE_HEADER}: 1")
+            key = request.cookies.get(COOKIE) or ""
+            auth = request.headers.get("Authorization") or f"Bearer {key}"
+            job = quote(_identifier(request.match_info["job_id"], "job"), safe="")
+            status, body = await api.call("POST", f"/v1/jobs/{job}/retry", auth)
+            return web.json_response(body, status=status)
+
+        router.add_get("/v1/jobs/{job_id}", get_job)
+        router.add_get("/v1/jobs/{job_id}/events", job_events)
+        router.add_post("/v1/jobs/{job_id}/retry", retry)
+        router.add_post("/v1/jobs/{job_id}/start", start)
+        router.add_get("/v1/images/{image_id}", get_image)
+        router.add_delete("/v1/images/{image_id}", delete_image)
+        router.add_get("/v1/galleries/{gallery_id}/images", gallery_images)
+        router.add_get("/v1/galleries/{gallery_id}/settings", get_settings)
+        router.add_put("/v1/galleries/{gallery_id}/settings", put_settings)
+        router.add_get("/v1/objects/{key:.+}", get_object)
+        router.add_get("/galleries/{gallery_id}", page)
+        router.add_post("/galleries/{gallery_id}/jobs/{job_id}/retry", page_retry)
 
     # ---- actions -------------------------------------------------------------
 
@@ -451,7 +416,7 @@ class CatalogApi:
                 f"job {job_id!r} is {job.status}; only a failed job can be retried",
             )
         event = await self._reupload(job, attempt=job.attempts + 1, source="retry")
-        await self.commands.send(self.settings.topic("uploaded"), event)
+        await self.producer.send("uploaded", event)
         log.info("job retried", extra={"job_id": job_id, "attempt": event.attempt})
         return web.json_response(
             {"job_id": job_id, "attempt": event.attempt, "status": "queued"}, status=202
@@ -467,7 +432,7 @@ class CatalogApi:
                 f"job {job_id!r} is {job.status}; only a queued job can be started",
             )
         event = await self._reupload(job, attempt=job.attempts, source="start")
-        await self.commands.send(self.settings.topic("uploaded"), event)
+        await self.producer.send("uploaded", event)
         return web.json_response(
             {"job_id": job_id, "attempt": event.attempt, "status": "queued"}, status=202
         )
@@ -509,7 +474,7 @@ class CatalogApi:
                 correlation_id=job.correlation_id,
                 requested_by=principal.name,
             )
-            await self.commands.send(self.settings.topic("image-deleted"), event)
+            await self.producer.send("image-deleted", event)
         return web.json_response(
             {"image_id": image_id, "gallery_id": job.gallery_id, "status": "deleting"}, status=202
         )
@@ -530,7 +495,7 @@ class CatalogApi:
 
     def settings_view(self, gallery_id: str) -> dict[str, Any]:
         """Return a gallery's processing settings (defaults when never set)."""
-        s = self.gallery_settings.get(gallery_id)
+        s = self._gallery_settings().current(gallery_id)
         return {
             "gallery_id": gallery_id,
             "processing_provider": s.processing_provider,
@@ -559,12 +524,11 @@ class CatalogApi:
             raise ApiError(
                 422,
                 "unknown_profile",
-                f"profile {event.profile!r} is not one of {', '.join(sorted(self.profiles))}",
+                f"profile {event.profile!r} is not one of {', '.join(self.profiles.names())}",
             )
-        producer = await self.commands.producer()
-        await publish_gallery_settings(producer, self.settings.topic("gallery-settings"), event)
+        await self.producer.send("gallery-settings", event)
         # Read-your-writes on this worker; the others see it through the topic.
-        self.gallery_settings.apply(gallery_id.encode(), encode(event))
+        self._gallery_settings().apply(gallery_id.encode(), encode(event))
         return web.json_response(self.settings_view(gallery_id))
 
     async def object(self, request: web.Request, key: str) -> web.StreamResponse:
@@ -590,9 +554,15 @@ class CatalogApi:
         await response.write_eof()
         return response
 
+    def _gallery_settings(self) -> GallerySettingsCache:
+        port = self.ports.gallery_settings
+        assert isinstance(port, GallerySettingsCache), "the catalog reads the settings it shows"
+        return port
+
     async def call(self, method: str, path: str, authorization: str) -> tuple[int, Any]:
         """Call this worker's own JSON API (which routes to the key's worker); ``(status, json)``."""
-        async with self.app.http_client.request(
+        assert self.app.http is not None
+        async with self.app.http.request(
             method, self.self_url() + path, headers={"Authorization": authorization}
         ) as response:
             return response.status, await response.json(content_type=None)
@@ -658,8 +628,6 @@ class CatalogApi:
         (404 ``job_not_found`` then). When another worker holds the job, the
         stream is forwarded from it chunk by chunk.
         """
-        if (dest := self.owner(JOBS_TABLE, job_id)) is not None:
-            return await self._forward_stream(request, dest)
         with self.catalog.watch(job_id) as updates:
             job = self.catalog.get_job(job_id)
             if job is None:
@@ -713,22 +681,8 @@ class CatalogApi:
                 return await asyncio.wait_for(updates.get(), self.settings.sse_keepalive_s)
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
-                if self.owner(JOBS_TABLE, job_id) is not None:
+                if self.app.locate(self.app.partition_of(job_id)).where != "here":
                     raise ConnectionResetError("the job's partition moved; reconnect") from None
-
-    async def _forward_stream(self, request: web.Request, dest: URL) -> web.StreamResponse:
-        url = request.url.with_host(dest.host or "127.0.0.1").with_port(dest.port)
-        headers = {"Authorization": request.headers.get("Authorization", "")}
-        async with self.app.http_client.get(url, headers=headers) as upstream:
-            response = web.StreamResponse(
-                status=upstream.status,
-                headers={"Content-Type": upstream.headers.get("Content-Type", "text/plain")},
-            )
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
 
 
 _ID = TypeAdapter(Identifier)

@@ -1,44 +1,42 @@
-"""The catalog Faust app; its id (the consumer group) is ``<topic prefix>catalog``.
+"""The catalog worker: consumer group ``<topic prefix>catalog``, tables in RocksDB, the HTTP API.
 
-The id carries the deployment's topic prefix because Faust names its internal
-topics after it (``<id>-jobs-changelog``, ``<id>-galleries-changelog``): two
-deployments, or two test runs, on one cluster must not share table state.
+The group id carries the deployment's topic prefix, and so do the tables' changelogs
+(``<prefix>catalog-jobs-changelog``, ``<prefix>catalog-galleries-changelog``): two
+deployments, or two test runs, on one cluster never share state.
 """
 
 from __future__ import annotations
 
-import faust
-
-from darkroom_catalog.agents import Catalog
 from darkroom_catalog.api import CatalogApi
+from darkroom_catalog.metrics import REFRESH_S, JobGauges
+from darkroom_catalog.routes import Catalog
 from darkroom_catalog.settings import CatalogSettings
-from darkroom_common.faust_app import create_app
+from darkroom_common.ports import Ports
+from darkroom_runtime import StageApp, mount, ports_for
+from darkroom_runtime.tables import StoreKind
 
 
-def app_id(settings: CatalogSettings) -> str:
-    """Return the Faust app id and consumer group, e.g. ``darkroom.catalog``."""
-    return f"{settings.topic_prefix}catalog"
+def build_app(
+    settings: CatalogSettings,
+    ports: Ports | None = None,
+    *,
+    store: StoreKind = "rocksdb",
+    api: bool = True,
+) -> StageApp:
+    """Return the catalog worker with its tables, routes and (with ``api``) HTTP API.
 
-
-def build_catalog(
-    settings: CatalogSettings, *, store: str = "rocksdb://", api: bool = True
-) -> Catalog:
-    """Return the catalog stage (app, tables, agents, read helpers) for ``settings``.
-
-    ``store`` is the table store URL: RocksDB (rocksdict) by default. With
-    ``api`` the HTTP API (:class:`~darkroom_catalog.api.CatalogApi`) is
-    attached to the app's web server.
+    Args:
+        ports: default :func:`~darkroom_runtime.ports_for` the settings.
+        store: where the tables live: ``rocksdb`` (kept across restarts) or ``memory``.
 
     Raises:
         ConfigurationError: the API keys file is unreadable or invalid.
+        MountError: the routes disagree with the registry.
     """
-    app = create_app(app_id(settings), settings, store=store)
-    catalog = Catalog(app, settings)
+    ports = ports or ports_for("catalog", settings)
+    app = StageApp("catalog", settings, store=store)
+    catalog = Catalog(app, ports.clock, JobGauges.for_registry(ports.metrics.registry))
+    app.every(REFRESH_S, catalog.refresh_gauges)
     if api:
-        CatalogApi(catalog)
-    return catalog
-
-
-def build_app(settings: CatalogSettings) -> faust.App:
-    """Return the catalog app with its tables and agents attached."""
-    return build_catalog(settings).app
+        CatalogApi(app, catalog, ports, settings)
+    return mount(app, "catalog", catalog.routes(), ports)

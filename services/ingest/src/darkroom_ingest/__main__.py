@@ -2,9 +2,9 @@
 
 import sys
 
-from darkroom_common.service import run_service
 from darkroom_ingest.app import build_app
 from darkroom_ingest.settings import IngestSettings
+from darkroom_runtime import run_service
 
 if __name__ == "__main__":
     sys.exit(run_service("ingest", IngestSettings, build_app))

@@ -5,8 +5,8 @@ Endpoints (OpenAPI document at ``/openapi.json``, browsable at ``/docs``):
 * ``POST /v1/galleries/{gallery_id}/uploads`` — ``multipart/form-data`` with one
   file part (and optionally a ``profile`` field before it, or ``?profile=``).
   The file streams to the object store as it arrives — never whole in memory —
-  then ``uploaded`` is produced (idempotent producer, ``acks=all``). 202 with
-  ``job_id``, ``image_id`` and ``job_url``.
+  then ``uploaded`` is sent through the event producer (idempotent, ``acks=all``).
+  202 with ``job_id``, ``image_id`` and ``job_url``.
 * ``POST /v1/galleries/{gallery_id}/upload-urls`` — a presigned S3 ``PUT`` URL
   for one key, expiring after ``storage.presign_expiry_s``, and an ``upload_id``;
   ``POST /v1/uploads/{upload_id}/complete`` checks the object and produces
@@ -20,16 +20,18 @@ on every endpoint, scope ``upload`` for the POSTs, except ``/healthz``,
 ``/readyz``, ``/openapi.json`` and ``/docs``: probes and API discovery must
 work without a secret, and they reveal nothing about galleries.
 
-Every refusal is JSON ``{"reason": <code>, "message": <sentence>}``:
+Every refusal is JSON ``{"reason": <code>, "message": <sentence>}``, the shape of
+:mod:`darkroom_common.api_errors` (a 503 carries ``Retry-After``):
 
 ====  =========================================================================
-400   ``malformed_multipart``, ``missing_file``, ``presign_unsupported``
+400   ``malformed_multipart``, ``missing_file``, ``invalid_upload``, ``client_disconnected``
 401   ``unauthenticated`` (with ``WWW-Authenticate: Bearer``)
 403   ``forbidden``
 404   ``upload_not_found``
+409   ``presign_unsupported`` (the filesystem store cannot presign)
 413   ``file_too_large`` (enforced while streaming: the object is never kept)
 415   ``unsupported_extension``
-422   ``invalid_gallery_id``, ``invalid_profile``, ``invalid_request``
+422   ``invalid_gallery_id``, ``invalid_profile``, ``invalid_request``, ``invalid_content_type``
 429   ``gallery_full`` (the catalog API's image count; ingest enforces it exactly)
 503   ``broker_unavailable``, ``storage_unavailable``, ``not_ready``
 ====  =========================================================================
@@ -58,17 +60,22 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from darkroom_common.auth import Forbidden, KeyRing, Principal, Scope, Unauthenticated
+from darkroom_common.api_errors import ApiError, ErrorBody, api_error_of
+from darkroom_common.auth import KeyRing, Principal, Scope
 from darkroom_common.errors import (
     BrokerUnavailable,
     ConfigurationError,
+    DarkroomError,
     InvalidKey,
     InvalidUpload,
     ObjectNotFound,
     StorageUnavailable,
 )
 from darkroom_common.logging import configure_logging
+from darkroom_common.metrics import Metrics
 from darkroom_common.objects import original_key
+from darkroom_common.ports import EventProducer
+from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.settings import load_settings
 from darkroom_common.storage import (
     InvalidObject,
@@ -78,7 +85,8 @@ from darkroom_common.storage import (
     open_store,
     validate_content_type,
 )
-from darkroom_common.uploads import UploadPublisher, new_id, upload_stream, uploaded_event
+from darkroom_common.uploads import new_id, upload_stream, uploaded_event
+from darkroom_imaging.profiles import PROFILE_NAME, ProfileCatalog
 from darkroom_ingest.multipart import MalformedMultipart, MultipartStream, boundary_of
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.tokens import InvalidToken, UploadClaims, sign, verify
@@ -86,36 +94,17 @@ from darkroom_ingest.tokens import InvalidToken, UploadClaims, sign, verify
 log = logging.getLogger(__name__)
 
 GALLERY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-PROFILE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MULTIPART_SLACK_BYTES = 64 * 1024
 """Allowance for multipart headers and small fields over the file size limit (bytes)."""
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 """How much of a refused body is still read so the client receives the answer (bytes)."""
 EXIT_CONFIG = 2
-
-
-class ApiError(Exception):
-    """A refusal with an HTTP status, a reason code and one sentence."""
-
-    def __init__(
-        self, status: int, reason: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.headers = headers
+RECONNECT_S = 2.0
+"""How long the API waits between attempts to connect its producer (seconds)."""
 
 
 class FileTooLarge(Exception):
     """Raised inside the upload stream once more than the limit has arrived."""
-
-
-class ErrorBody(BaseModel):
-    """Every error response: a stable ``reason`` code and a ``message`` a person can act on."""
-
-    reason: str
-    message: str
 
 
 class UploadAccepted(BaseModel):
@@ -137,7 +126,7 @@ class UploadUrlRequest(BaseModel):
         default=None, max_length=255, description="If set, the PUT must send this Content-Type."
     )
     size: int | None = Field(default=None, ge=0, description="The file's size in bytes, if known.")
-    profile: str | None = Field(default=None, pattern=PROFILE, description="Variant profile.")
+    profile: str | None = Field(default=None, pattern=PROFILE_NAME, description="Variant profile.")
 
 
 class UploadUrl(BaseModel):
@@ -180,7 +169,7 @@ UPLOAD_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "profile": {"type": "string", "pattern": PROFILE},
+                        "profile": {"type": "string", "pattern": PROFILE_NAME},
                         "file": {"type": "string", "format": "binary"},
                     },
                 }
@@ -190,25 +179,15 @@ UPLOAD_BODY = {
 }
 
 
-def _err(status: int, reason: str, message: str) -> ApiError:
-    return ApiError(status, reason, message)
-
-
 def check_gallery_id(gallery_id: str) -> None:
-    """Raise 422 ``invalid_gallery_id`` unless ``gallery_id`` is 1–128 of ``[A-Za-z0-9_.-]``."""
+    """Raise ApiError 422 ``invalid_gallery_id`` unless ``gallery_id`` is 1–128 of ``[A-Za-z0-9_.-]``."""
     if not GALLERY_ID.fullmatch(gallery_id):
-        raise _err(
+        raise ApiError(
             422,
             "invalid_gallery_id",
             "A gallery id is 1-128 characters of letters, digits, '_', '.' and '-', "
             "starting with a letter or digit.",
         )
-
-
-def check_profile(profile: str | None) -> None:
-    """Raise 422 ``invalid_profile`` unless ``profile`` is None or a profile name."""
-    if profile is not None and not re.fullmatch(PROFILE, profile):
-        raise _err(422, "invalid_profile", f"{profile[:64]!r} is not a profile name.")
 
 
 def extension_of(filename: str) -> str:
@@ -229,14 +208,23 @@ async def limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[byt
 
 
 class UploadService:
-    """The API's ports: object store, producer, catalog client; started and stopped with the app.
+    """The API's ports, built once: object store, event producer, metrics, profiles, catalog client.
+
+    Started and stopped with the app.
 
     Args:
         settings: the ingest settings.
         store: the object store; opened from ``settings.storage`` when None (and closed).
-        publisher: the producer; when None one is connected in the background
-            (retried every 2 s until the broker answers) and stopped at shutdown.
+        producer: sends ``uploaded`` events; when None a
+            :class:`~darkroom_common.producer.KafkaEventProducer` limited to ``uploaded``
+            is built here, connected in the background (tried every
+            :data:`RECONNECT_S` until the broker answers) and stopped at shutdown. A
+            producer passed in is the caller's to start and stop.
+        metrics: where the bytes stored are counted; default the process registry's.
         catalog_transport: httpx transport for the catalog API (tests); default network.
+
+    Attributes:
+        connected: whether the producer can send (uploads are refused with 503 before).
     """
 
     def __init__(
@@ -244,15 +232,26 @@ class UploadService:
         settings: IngestSettings,
         *,
         store: ObjectStore | None = None,
-        publisher: UploadPublisher | None = None,
+        producer: EventProducer | None = None,
+        metrics: Metrics | None = None,
         catalog_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing.from_settings(settings.auth)
+        self.profiles = ProfileCatalog(settings.profiles_dir)
+        self.metrics = metrics if metrics is not None else Metrics.of()
         self._own_store = store is None
-        self._own_publisher = publisher is None
         self.store = store
-        self.publisher = publisher
+        self._owned: KafkaEventProducer | None = None
+        if producer is None:
+            producer = self._owned = KafkaEventProducer(
+                settings.kafka_bootstrap_servers,
+                topic_prefix=settings.topic_prefix,
+                allowed=("uploaded",),
+                client_id=settings.topic("upload-api"),
+            )
+        self.producer: EventProducer = producer
+        self.connected = self._owned is None
         self.catalog = httpx.AsyncClient(transport=catalog_transport, timeout=3.0)
         secret = settings.upload_token_secret
         if secret is None:
@@ -269,46 +268,54 @@ class UploadService:
         """Open the store and start connecting the producer."""
         if self.store is None:
             self.store = open_store(self.settings.storage)
-        if self.publisher is None:
-            self._connect = asyncio.create_task(self._connect_publisher())
+        if self._owned is not None:
+            self._connect = asyncio.create_task(self._connect_producer(self._owned))
 
-    async def _connect_publisher(self) -> None:
+    async def _connect_producer(self, producer: KafkaEventProducer) -> None:
         while True:
-            publisher = UploadPublisher(
-                self.settings.kafka_bootstrap_servers, topic_prefix=self.settings.topic_prefix
-            )
             try:
-                await publisher.start()
+                await producer.start()
             except BrokerUnavailable as exc:
                 log.warning("broker not reachable yet; retrying", extra={"error": str(exc)})
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(RECONNECT_S)
                 continue
-            self.publisher = publisher
+            self.connected = True
             return
 
     async def stop(self) -> None:
-        """Stop the producer and close the store and the catalog client."""
+        """Stop the producer (when built here) and close the store and the catalog client."""
         if self._connect is not None:
             self._connect.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect
-        if self._own_publisher and self.publisher is not None:
-            await self.publisher.stop()
+        self.connected = False
+        if self._owned is not None:
+            await self._owned.stop()
         if self._own_store and self.store is not None:
             await self.store.close()
         await self.catalog.aclose()
 
-    def ports(self) -> tuple[ObjectStore, UploadPublisher]:
-        """Return the store and a connected producer.
+    def ports(self) -> tuple[ObjectStore, EventProducer]:
+        """Return the store and the connected producer.
 
         Raises:
             ApiError: 503 ``broker_unavailable`` while the producer is not connected.
         """
-        if self.publisher is None or not self.publisher.started or self.store is None:
-            raise _err(
+        if not self.connected or self.store is None:
+            raise ApiError(
                 503, "broker_unavailable", "The event broker is not reachable yet; try again."
             )
-        return self.store, self.publisher
+        return self.store, self.producer
+
+    def check_profile(self, profile: str | None) -> None:
+        """Raise ApiError 422 ``invalid_profile`` unless ``profile`` is None or a profile name.
+
+        Only the form is checked (:data:`~darkroom_imaging.profiles.PROFILE_NAME`): a
+        well-formed name the catalog lacks fails the job in the planner
+        (``unknown_profile``), where the deployment's profiles are resolved.
+        """
+        if profile is not None and not self.profiles.is_name(profile):
+            raise ApiError(422, "invalid_profile", f"{profile[:64]!r} is not a profile name.")
 
     def job_url(self, job_id: str) -> str:
         """Return the URL of ``job_id`` on the catalog API (or under the public base URL)."""
@@ -352,7 +359,7 @@ class UploadService:
         total = await self.gallery_total(gallery_id, authorization)
         limit = self.settings.max_images_per_gallery
         if total is not None and total >= limit:
-            raise _err(
+            raise ApiError(
                 429,
                 "gallery_full",
                 f"The gallery already holds {total} images; its limit is {limit}.",
@@ -362,7 +369,7 @@ class UploadService:
         """Raise 415 ``unsupported_extension`` unless the name's extension is accepted."""
         ext = extension_of(filename)
         if ext not in self.settings.allowed_extensions:
-            raise _err(
+            raise ApiError(
                 415,
                 "unsupported_extension",
                 f"Files named '*.{ext or '(none)'}' are not accepted; accepted extensions: "
@@ -372,7 +379,7 @@ class UploadService:
     def check_size(self, size: int) -> None:
         """Raise 413 ``file_too_large`` when ``size`` exceeds ``max_upload_bytes``."""
         if size > self.settings.max_upload_bytes:
-            raise _err(
+            raise ApiError(
                 413,
                 "file_too_large",
                 f"The file is larger than the limit of {self.settings.max_upload_bytes} bytes.",
@@ -417,16 +424,24 @@ def create_api(
     settings: IngestSettings,
     *,
     store: ObjectStore | None = None,
-    publisher: UploadPublisher | None = None,
+    producer: EventProducer | None = None,
+    metrics: Metrics | None = None,
     catalog_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Return the upload API as an ASGI app (see the module docstring).
+
+    The ports are built once (:class:`UploadService`, ``app.state.service``); the
+    keyword arguments replace them (see there).
 
     Raises:
         ConfigurationError: the API keys file is unreadable or invalid.
     """
     service = UploadService(
-        settings, store=store, publisher=publisher, catalog_transport=catalog_transport
+        settings,
+        store=store,
+        producer=producer,
+        metrics=metrics,
+        catalog_transport=catalog_transport,
     )
 
     @contextlib.asynccontextmanager
@@ -447,37 +462,24 @@ def create_api(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            {"reason": exc.reason, "message": exc.message}, exc.status, headers=exc.headers
-        )
+        return respond(exc)
 
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        return JSONResponse(
-            {"reason": exc.reason_code, "message": exc.message},
-            401,
-            headers={"WWW-Authenticate": 'Bearer realm="darkroom"'},
-        )
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse({"reason": exc.reason_code, "message": exc.message}, 403)
+    @app.exception_handler(DarkroomError)
+    async def darkroom_error(_: Request, exc: DarkroomError) -> JSONResponse:
+        # Unauthenticated and Forbidden from the key ring, and anything a port raised
+        # that no endpoint answered itself (a retriable one is a 503).
+        return respond(api_error_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse(
-            {"reason": "invalid_request", "message": f"{where}: {first.get('msg', 'invalid')}"},
-            422,
-        )
+        return respond(ApiError(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"reason": reason, "message": str(exc.detail)}, exc.status_code, headers=exc.headers
-        )
+        return respond(ApiError(exc.status_code, reason, str(exc.detail), dict(exc.headers or {})))
 
     @app.get("/healthz", response_model=Status, tags=["health"])
     async def healthz() -> Status:
@@ -492,13 +494,13 @@ def create_api(
     )
     async def readyz() -> Status:
         """Readiness: the producer is connected and the object store answers. No authentication."""
-        if service.publisher is None or not service.publisher.started:
-            raise _err(503, "not_ready", "The event producer is not connected yet.")
+        if not service.connected:
+            raise ApiError(503, "not_ready", "The event producer is not connected yet.")
         try:
             assert service.store is not None
             await service.store.exists("darkroom-readyz")
         except (StorageUnavailable, StorageAccessDenied) as exc:
-            raise _err(503, "not_ready", f"The object store is not reachable: {exc}") from exc
+            raise ApiError(503, "not_ready", f"The object store is not reachable: {exc}") from exc
         return Status(status="ready")
 
     @app.post(
@@ -522,7 +524,7 @@ def create_api(
     ) -> UploadAccepted:
         """Upload one original (multipart field ``file``); it streams to the object store."""
         check_gallery_id(gallery_id)
-        check_profile(profile)
+        service.check_profile(profile)
         length = request.headers.get("content-length")
         if (
             length
@@ -533,9 +535,9 @@ def create_api(
         try:
             boundary = boundary_of(request.headers.get("content-type"))
         except MalformedMultipart as exc:
-            raise _err(400, "malformed_multipart", str(exc)) from exc
+            raise ApiError(400, "malformed_multipart", str(exc)) from exc
         await service.check_capacity(gallery_id, request.headers.get("authorization"))
-        store, publisher = service.ports()
+        store, producer = service.ports()
         parts = MultipartStream(aiter(request.stream()), boundary)
         try:
             while (part := await parts.next_part()) is not None:
@@ -543,7 +545,7 @@ def create_api(
                     value = await parts.read_small(1024)
                     if part.name == "profile" and profile is None:
                         profile = value.decode("utf-8", "replace").strip() or None
-                        check_profile(profile)
+                        service.check_profile(profile)
                     continue
                 try:
                     service.check_extension(part.filename)
@@ -557,20 +559,21 @@ def create_api(
                 try:
                     event = await upload_stream(
                         store,
-                        publisher,
+                        producer,
                         limited(parts.data(), settings.max_upload_bytes),
                         gallery_id=gallery_id,
                         filename=part.filename or "upload",
                         profile=profile,
                         source="api",
                         content_type=content_type,
+                        metrics=service.metrics,
                     )
                 except InvalidUpload as exc:
                     await parts.drain(DRAIN_LIMIT_BYTES)
-                    raise _err(400, exc.reason_code, exc.message) from None
+                    raise ApiError(400, exc.reason_code, exc.message) from None
                 except FileTooLarge:
                     await parts.drain(DRAIN_LIMIT_BYTES)
-                    raise _err(
+                    raise ApiError(
                         413,
                         "file_too_large",
                         f"The file is larger than the limit of {settings.max_upload_bytes} bytes.",
@@ -579,18 +582,18 @@ def create_api(
                          "image_id": event.image_id, "key_name": principal.name})  # fmt: skip
                 return service.accepted(event)
         except MalformedMultipart as exc:
-            raise _err(400, "malformed_multipart", str(exc)) from exc
+            raise ApiError(400, "malformed_multipart", str(exc)) from exc
         except ClientDisconnect as exc:
-            raise _err(400, "client_disconnected", "The client went away mid-upload.") from exc
+            raise ApiError(400, "client_disconnected", "The client went away mid-upload.") from exc
         except BrokerUnavailable as exc:
-            raise _err(
+            raise ApiError(
                 503, "broker_unavailable", f"The upload could not be queued: {exc.message}"
             ) from exc
         except (StorageUnavailable, StorageAccessDenied) as exc:
-            raise _err(
+            raise ApiError(
                 503, "storage_unavailable", f"The original could not be stored: {exc}"
             ) from exc
-        raise _err(400, "missing_file", "The multipart body has no file part.")
+        raise ApiError(400, "missing_file", "The multipart body has no file part.")
 
     @app.post(
         "/v1/galleries/{gallery_id}/upload-urls",
@@ -618,7 +621,7 @@ def create_api(
             try:
                 content_type = validate_content_type(body.content_type)
             except InvalidObject as exc:
-                raise _err(422, "invalid_content_type", exc.message) from exc
+                raise ApiError(422, "invalid_content_type", exc.message) from exc
         await service.check_capacity(gallery_id, request.headers.get("authorization"))
         assert service.store is not None
         image_id = new_id()
@@ -627,7 +630,7 @@ def create_api(
         try:
             url = await service.store.presign_put(key, expires_s=expiry, content_type=content_type)
         except UnsupportedOperation as exc:
-            raise _err(
+            raise ApiError(
                 409,
                 "presign_unsupported",
                 "This deployment stores originals on a filesystem; upload through "
@@ -669,19 +672,19 @@ def create_api(
         try:
             claims = verify(upload_id, service.token_secret)
         except InvalidToken as exc:
-            raise _err(404, "upload_not_found", f"No such upload: {exc}.") from exc
-        store, publisher = service.ports()
+            raise ApiError(404, "upload_not_found", f"No such upload: {exc}.") from exc
+        store, producer = service.ports()
         key = original_key(claims.gallery_id, claims.image_id, claims.filename)
         try:
             info = await store.head(key)
         except ObjectNotFound as exc:
-            raise _err(
+            raise ApiError(
                 404, "upload_not_found", "Nothing was uploaded to the presigned URL yet."
             ) from exc
         except InvalidKey as exc:
-            raise _err(404, "upload_not_found", "No such upload.") from exc
+            raise ApiError(404, "upload_not_found", "No such upload.") from exc
         except (StorageUnavailable, StorageAccessDenied) as exc:
-            raise _err(503, "storage_unavailable", f"The object store failed: {exc}") from exc
+            raise ApiError(503, "storage_unavailable", f"The object store failed: {exc}") from exc
         if info.size > settings.max_upload_bytes:
             await store.delete(key)
             service.check_size(info.size)
@@ -696,14 +699,19 @@ def create_api(
             source="presigned",
         )
         try:
-            await publisher.publish(event)
+            await producer.send("uploaded", event)
         except BrokerUnavailable as exc:
-            raise _err(
+            raise ApiError(
                 503, "broker_unavailable", f"The upload could not be queued: {exc.message}"
             ) from exc
         return service.accepted(event)
 
     return app
+
+
+def respond(error: ApiError) -> JSONResponse:
+    """Return ``error`` as its JSON response: ``{"reason", "message"}``, status and headers."""
+    return JSONResponse(error.body(), error.status, headers=error.headers)
 
 
 def main() -> int:

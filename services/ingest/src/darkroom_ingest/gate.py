@@ -29,16 +29,18 @@ terminal jobs, in order, and owns its state:
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from darkroom_common.errors import TransientError
+from darkroom_common.errors import PoisonEvent
+from darkroom_common.metrics import Metrics
 from darkroom_common.objects import delete_image_objects
-from darkroom_common.stage import Emit
+from darkroom_common.ports import GallerySettings
 from darkroom_common.storage import ObjectStore
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.validate import GalleryIndex, validate_upload
+from darkroom_runtime import Emit
 from darkroom_schemas import (
     CatalogedV1,
     GallerySettingsV1,
@@ -53,50 +55,122 @@ NOT_HELD_SOURCES = frozenset({"start", "retry"})
 """Upload sources that manual mode never holds."""
 
 
+class StateTable(Protocol):
+    """One of the stage's tables as the gate uses it: a :class:`darkroom_runtime.Table`
+    in the worker, a plain ``dict`` in tests.
+
+    Values are JSON-ready and replaced, never mutated in place: the runtime records
+    assignments in the changelog and hands out fresh copies on every read.
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return the value under ``key``, or ``default``."""
+        ...
+
+    def __setitem__(self, key: Any, value: Any) -> None: ...
+
+    def __delitem__(self, key: Any) -> None: ...
+
+    def items(self) -> Iterable[tuple[Any, Any]]:
+        """Iterate over ``(key, value)`` pairs (in the worker: of the partitions it holds)."""
+        ...
+
+
 class GalleryIndexWithDelete(GalleryIndex, Protocol):
     """A :class:`GalleryIndex` that can also forget an image."""
 
     def remove(self, gallery_id: str, image_id: str) -> bool:
         """Forget ``image_id``'s bytes and decrement the count; return whether it was known."""
+        ...
 
 
-class GallerySettingsSource(Protocol):
-    """Where gallery settings come from (:class:`~darkroom_common.gallery_settings.GallerySettingsCache`)."""
+class TableGalleryIndex:
+    """:class:`GalleryIndexWithDelete` on three of the stage's tables.
 
-    def get(self, gallery_id: str) -> GallerySettingsV1:
-        """Return the gallery's settings (defaults when unset)."""
+    Args:
+        content: ``"<gallery_id>/<sha256>"`` → image_id (``ingest-content``).
+        counts: gallery_id → accepted images (``ingest-gallery-counts``).
+        by_image: image_id → its ``content`` key, to forget it on delete
+            (``ingest-image-content``); ``None`` in deployments without it.
+    """
 
-    async def ready(self, timeout_s: float | None = None) -> None:
-        """Wait until the settings topic was read to its end."""
+    def __init__(
+        self, content: StateTable, counts: StateTable, by_image: StateTable | None = None
+    ) -> None:
+        self.content = content
+        self.counts = counts
+        self.by_image = by_image
+
+    def image_for(self, gallery_id: str, sha256: str) -> str | None:
+        """Return the image holding these bytes in the gallery, if any."""
+        value = self.content.get(f"{gallery_id}/{sha256}")
+        return str(value) if value is not None else None
+
+    def count(self, gallery_id: str) -> int:
+        """Return the gallery's accepted image count."""
+        return int(self.counts.get(gallery_id) or 0)
+
+    def add(self, gallery_id: str, sha256: str, image_id: str) -> None:
+        """Record the bytes (idempotent: a redelivered upload does not count twice)."""
+        key = f"{gallery_id}/{sha256}"
+        if self.content.get(key) is None:
+            self.content[key] = image_id
+            self.counts[gallery_id] = self.count(gallery_id) + 1
+            if self.by_image is not None:
+                self.by_image[image_id] = key
+
+    def remove(self, gallery_id: str, image_id: str) -> bool:
+        """Forget ``image_id``'s bytes and decrement the gallery's count (idempotent).
+
+        Images recorded before the ``by_image`` table existed are found by a scan
+        of this worker's ``content`` rows of the gallery.
+        """
+        key = self.by_image.get(image_id) if self.by_image is not None else None
+        if key is None:
+            prefix = f"{gallery_id}/"
+            key = next(
+                (k for k, v in self.content.items() if str(k).startswith(prefix) and v == image_id),
+                None,
+            )
+        if key is None or self.content.get(key) != image_id:
+            return False
+        del self.content[key]
+        self.counts[gallery_id] = max(self.count(gallery_id) - 1, 0)
+        if self.by_image is not None and self.by_image.get(image_id) is not None:
+            del self.by_image[image_id]
+        return True
 
 
 @dataclass(frozen=True, slots=True)
 class GateState:
-    """The handler's tables (Faust tables in production, dicts in tests).
+    """The handler's job tables.
 
     Attributes:
-        held: image_id → held ``validated`` event (JSON dict), manual mode.
-        queued: gallery_id → list of ``validated`` events (JSON dicts) waiting for a slot.
-        active: gallery_id → list of image ids released and not yet cataloged.
-
-    Values are replaced, never mutated in place (a Faust table records an
-    assignment in its changelog, not a mutation).
+        held: image_id → held ``validated`` event (JSON dict), manual mode (``ingest-held``).
+        queued: gallery_id → list of ``validated`` events (JSON dicts) waiting for a slot
+            (``ingest-queued``).
+        active: gallery_id → list of image ids released and not yet cataloged
+            (``ingest-active``).
     """
 
-    held: MutableMapping[Any, Any]
-    queued: MutableMapping[Any, Any]
-    active: MutableMapping[Any, Any]
+    held: StateTable
+    queued: StateTable
+    active: StateTable
 
 
 class IngestHandler:
     """The ingest stage's handler for every event of the by-gallery topic.
 
+    Pure over its arguments: the tables and ports are passed in, so a test hands in
+    a filesystem store, dicts and a fake gallery-settings source.
+
     Args:
         store: where originals are.
         index: content hashes and image counts per gallery.
         state: held, queued and active jobs.
-        galleries: the gallery settings.
+        galleries: the gallery settings (the ``gallery-settings`` topic in a worker).
         settings: limits and policy.
+        metrics: where the bytes read from the store are counted.
     """
 
     def __init__(
@@ -104,32 +178,32 @@ class IngestHandler:
         store: ObjectStore,
         index: GalleryIndexWithDelete,
         state: GateState,
-        galleries: GallerySettingsSource,
+        galleries: GallerySettings,
         settings: IngestSettings,
+        metrics: Metrics,
     ) -> None:
         self.store = store
         self.index = index
         self.state = state
         self.galleries = galleries
         self.settings = settings
+        self.metrics = metrics
 
     async def __call__(self, event: Any) -> list[Emit]:
         """Handle one event; return the ``validated`` events to send.
 
         Raises:
-            TypeError: not an UploadedV1, ImageDeletedV1 or CatalogedV1 (dead-lettered).
-            TransientError: the gallery settings could not be read in time (retried).
+            PoisonEvent: not an UploadedV1, ImageDeletedV1 or CatalogedV1
+                (``unexpected_event``; dead-lettered).
+            GallerySettingsUnavailable: the gallery settings were not read in time (retried).
             StorageUnavailable: the object store failed (retried).
         """
         if not isinstance(event, UploadedV1 | ImageDeletedV1 | CatalogedV1):
-            raise TypeError(f"ingest cannot handle {type(event).__name__} events")
-        try:
-            await self.galleries.ready(self.settings.gallery_settings_wait_s)
-        except TimeoutError as exc:
-            raise TransientError(
-                "the gallery settings were not read in time", reason_code="settings_unavailable"
-            ) from exc
-        gallery = self.galleries.get(event.gallery_id)
+            raise PoisonEvent(
+                f"ingest cannot handle {type(event).__name__} events",
+                reason_code="unexpected_event",
+            )
+        gallery = await self.galleries.get(event.gallery_id)
         if isinstance(event, UploadedV1):
             emits = await self.on_upload(event, gallery)
         elif isinstance(event, ImageDeletedV1):
@@ -145,7 +219,11 @@ class IngestHandler:
             del self.state.held[upload.image_id]
             return self.release(ValidatedV1.model_validate(held), gallery)
         verdict = await validate_upload(
-            upload, store=self.store, index=self.index, settings=self.settings
+            upload,
+            store=self.store,
+            index=self.index,
+            settings=self.settings,
+            metrics=self.metrics,
         )
         if not verdict.accepted:
             return [Emit("validated", self.fill(verdict, gallery))]
@@ -206,7 +284,7 @@ class IngestHandler:
         return []
 
     @staticmethod
-    def _drop(table: MutableMapping[Any, Any], gallery_id: str, image_id: str) -> None:
+    def _drop(table: StateTable, gallery_id: str, image_id: str) -> None:
         ids = list(table.get(gallery_id) or [])
         if image_id in ids:
             table[gallery_id] = [i for i in ids if i != image_id]

@@ -1,8 +1,8 @@
 """The ingest stage's decision: accept an upload (with probe and metadata) or reject it.
 
-:func:`validate_upload` is the handler, free of Faust: it takes the upload
-event, the object store and the gallery index, and returns the ``validated``
-event. Expected problems — a truncated file, a renamed HTML page, a
+:func:`validate_upload` is the decision, free of Kafka: it takes the upload
+event, the object store, the gallery index and the metrics, and returns the
+``validated`` event. Expected problems — a truncated file, a renamed HTML page, a
 decompression bomb, a duplicate, a full gallery — are rejections carrying a
 reason code and a sentence. Only infrastructure errors raise (and are retried).
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from darkroom_common.errors import ObjectNotFound
+from darkroom_common.metrics import Metrics
 from darkroom_common.objects import download, is_image_key
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.metadata import Metadata, read_metadata
@@ -37,8 +38,9 @@ FOREIGN_OBJECT_KEY = "foreign_object_key"
 class GalleryIndex(Protocol):
     """What ingest remembers per gallery: content hashes and the image count.
 
-    Implemented by Faust tables partitioned by gallery_id (see ``agents.py``);
-    every call for one gallery happens on the worker that owns its partition.
+    Implemented by the stage's tables, partitioned by gallery_id
+    (:class:`~darkroom_ingest.gate.TableGalleryIndex`); every call for one gallery
+    happens on the worker that owns its partition.
     """
 
     def image_for(self, gallery_id: str, sha256: str) -> str | None:
@@ -139,6 +141,7 @@ async def validate_upload(
     store: ObjectStore,
     index: GalleryIndex,
     settings: IngestSettings,
+    metrics: Metrics,
 ) -> ValidatedV1:
     """Decide on one upload.
 
@@ -149,6 +152,9 @@ async def validate_upload(
     An upload whose ``object_key`` is not ``…/<gallery_id>/<image_id>/<name>`` is
     refused unread (``foreign_object_key``): an event must not pull another gallery's
     (or image's) original into its own gallery.
+
+    Args:
+        metrics: the bytes downloaded are counted in its ``darkroom_object_bytes_total``.
 
     Raises:
         StorageUnavailable: the object store failed (retriable).
@@ -171,7 +177,7 @@ async def validate_upload(
     with tempfile.TemporaryDirectory(prefix="darkroom-ingest-", dir=settings.work_dir) as tmp:
         path = Path(tmp) / "original"
         try:
-            sha256, size = await download(store, upload.object_key, path)
+            sha256, size = await download(store, upload.object_key, path, metrics)
         except ObjectNotFound:
             return reject(
                 upload,

@@ -2,9 +2,9 @@
 
 import sys
 
-from darkroom_runtime import run_service
 from darkroom_raw_provider.app import build_app
 from darkroom_raw_provider.settings import RawProviderSettings
+from darkroom_runtime import run_service
 
 if __name__ == "__main__":
     sys.exit(run_service("raw-provider", RawProviderSettings, build_app))

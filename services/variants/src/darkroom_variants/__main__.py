@@ -2,7 +2,7 @@
 
 import sys
 
-from darkroom_common.service import run_service
+from darkroom_runtime import run_service
 from darkroom_variants.app import build_app
 from darkroom_variants.settings import VariantsSettings
 

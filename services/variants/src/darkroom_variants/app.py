@@ -1,25 +1,38 @@
-"""The variants Faust app: consumer group ``<topic prefix>variants`` (planner + render workers)."""
+"""The variants worker: consumer group ``<topic prefix>variants`` (planner and render lanes)."""
 
 from __future__ import annotations
 
-import faust
+from concurrent.futures import ThreadPoolExecutor
 
-from darkroom_common.faust_app import create_app
-from darkroom_variants.agents import attach
+from darkroom_common.ports import Ports
+from darkroom_runtime import StageApp, mount, ports_for
+from darkroom_variants.routes import routes
 from darkroom_variants.settings import VariantsSettings
 
 
-def app_id(settings: VariantsSettings) -> str:
-    """Return the Faust app id and consumer group, ``<topic prefix>variants`` (``darkroom.variants``).
+def build_app(settings: VariantsSettings, ports: Ports | None = None) -> StageApp:
+    """Return the variants worker with its routes mounted.
 
-    It carries the topic prefix because Faust names internal topics after it:
-    two deployments (or test runs) on one cluster must not share them.
+    Rendering runs on a pool of ``settings.render_threads`` threads, shut down with
+    the worker.
+
+    Args:
+        ports: default :func:`~darkroom_runtime.ports_for` the settings.
+
+    Raises:
+        MountError: the routes disagree with the topic registry.
     """
-    return f"{settings.topic_prefix}variants"
+    ports = ports or ports_for(
+        "variants", settings, gallery_settings_wait_s=settings.gallery_settings_wait_s
+    )
+    app = StageApp("variants", settings)
+    executor = ThreadPoolExecutor(settings.render_threads, thread_name_prefix="render")
 
+    async def nothing() -> None:
+        return None
 
-def build_app(settings: VariantsSettings) -> faust.App:
-    """Return the variants app with its planner and render agents attached."""
-    app = create_app(app_id(settings), settings)
-    attach(app, settings)
-    return app
+    async def stop_rendering() -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app.service(nothing, stop_rendering)
+    return mount(app, "variants", routes(ports, settings, executor), ports)

@@ -10,17 +10,17 @@ unknown profile fails the job with ``unknown_profile`` through a failed
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from pathlib import Path
-
 from darkroom_common.errors import PoisonEvent
-from darkroom_imaging.profiles import ProfileError, load_profile
-from darkroom_imaging.specs import Profile, spec_hash
+from darkroom_common.ports import GallerySettings
+from darkroom_imaging.profiles import ProfileCatalog, ProfileError
+from darkroom_imaging.specs import spec_hash
 from darkroom_schemas import ValidatedV1, VariantDoneV1, VariantRequestedV1
 
-_PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PLAN_VARIANT = "_plan"
+"""The pseudo-variant a planning failure is reported for."""
+
+Plan = list[VariantRequestedV1] | VariantDoneV1
+"""The requests of an image, or the failed ``variant-done`` of a job that cannot be planned."""
 
 
 def plannable(event: ValidatedV1) -> bool:
@@ -28,33 +28,20 @@ def plannable(event: ValidatedV1) -> bool:
     return event.accepted and (not event.is_raw or event.derived_from is not None)
 
 
-@lru_cache(maxsize=64)
-def resolve_profile(name: str, profiles_dir: Path | None) -> Profile:
-    """Return profile ``name``: ``<profiles_dir>/<name>.json`` if present, else a built-in one.
-
-    Only plain names are accepted (an upload must not point the planner at a path).
-
-    Raises:
-        ProfileError: the name is malformed or names no profile.
-    """
-    if not _PROFILE_NAME.match(name):
-        raise ProfileError(f"profile name {name!r} is not a plain name ([a-z0-9_-])")
-    if profiles_dir is not None and (profiles_dir / f"{name}.json").is_file():
-        return load_profile(profiles_dir / f"{name}.json")
-    return load_profile(name)
-
-
 def plan(
     event: ValidatedV1,
+    catalog: ProfileCatalog,
     *,
     default_profile: str,
-    profiles_dir: Path | None = None,
     gallery_profile: str | None = None,
-) -> list[VariantRequestedV1] | VariantDoneV1:
+) -> Plan:
     """Return the variant requests for ``event``, or a failed ``variant-done`` for a bad profile.
 
     The profile is ``event.profile``, else ``gallery_profile`` (the gallery's
-    setting), else ``default_profile``.
+    setting), else ``default_profile``, resolved in ``catalog``.
+
+    Raises:
+        PoisonEvent: the accepted event has no ``sha256`` (ingest always sets one).
     """
     ids = {
         "job_id": event.job_id,
@@ -63,9 +50,8 @@ def plan(
         "correlation_id": event.correlation_id,
         "attempt": event.attempt,
     }
-    name = event.profile or gallery_profile or default_profile
     try:
-        profile = resolve_profile(name, profiles_dir)
+        profile = catalog.resolve(event.profile or gallery_profile or default_profile)
     except ProfileError as exc:
         return VariantDoneV1(
             **ids,
@@ -93,3 +79,40 @@ def plan(
         )
         for spec in profile.specs
     ]
+
+
+class Planner:
+    """The planning handler: a ``validated`` event → its :data:`Plan` (``[]`` when not plannable).
+
+    Args:
+        catalog: the deployment's profiles.
+        galleries: the gallery settings, read only when an event names no profile.
+        default_profile: the profile when neither the event nor its gallery names one.
+    """
+
+    def __init__(
+        self, catalog: ProfileCatalog, galleries: GallerySettings, default_profile: str
+    ) -> None:
+        self.catalog = catalog
+        self.galleries = galleries
+        self.default_profile = default_profile
+
+    async def __call__(self, event: object) -> Plan:
+        """Plan ``event``: an accepted raster ``ValidatedV1``; anything else plans nothing.
+
+        Raises:
+            GallerySettingsUnavailable: the event names no profile and the gallery
+                settings were not read in time (retriable).
+            PoisonEvent: see :func:`plan`.
+        """
+        if not isinstance(event, ValidatedV1) or not plannable(event):
+            return []
+        gallery_profile = None
+        if event.profile is None:
+            gallery_profile = (await self.galleries.get(event.gallery_id)).profile
+        return plan(
+            event,
+            self.catalog,
+            default_profile=self.default_profile,
+            gallery_profile=gallery_profile,
+        )

@@ -1,8 +1,10 @@
-"""Settings of the variants service (env prefix ``DARKROOM_VARIANTS_``, shared ``DARKROOM_``)."""
+"""Settings of the variants service (env prefix ``DARKROOM_VARIANTS_``, shared ``DARKROOM_``).
+
+``profiles_dir`` (extra ``<name>.json`` profiles) is a shared setting:
+``DARKROOM_PROFILES_DIR``, or ``DARKROOM_VARIANTS_PROFILES_DIR`` for this service alone.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -41,9 +43,17 @@ class VariantsSettings(DarkroomSettings):
     render_threads: int = Field(
         default=1, ge=1, le=64, description="Sources rendered at once (libvips threads each)."
     )
-    background: str = Field(default="#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
-    max_pixels: int = Field(default=200_000_000, ge=1)
-    work_dir: str | None = None
+    background: str = Field(
+        default="#ffffff",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="What transparency is flattened onto for formats without alpha (#rrggbb).",
+    )
+    max_pixels: int = Field(
+        default=200_000_000, ge=1, description="Most pixels (width x height) a source may have."
+    )
+    work_dir: str | None = Field(
+        default=None, description="Where sources are downloaded to render; default the temp folder."
+    )
     gallery_settings_wait_s: float = Field(
         default=30.0,
         gt=0,

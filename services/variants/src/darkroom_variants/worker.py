@@ -1,210 +1,148 @@
-"""Render workers: variant requests in, rendered variants and ``variant-done`` events out.
+"""Render workers: parsed variant requests in, stored variants and ``variant-done`` events out.
 
-Requests are per variant, so each is retried and reported on its own; but a
-worker takes the requests waiting in its partitions together and renders all
-the requests of one source from a single decode (libvips shrink-on-load to the
-largest size needed, every variant derived in memory). Rendering runs on a
-thread pool, never on the event loop. If a variant's upload fails and is
-retried, only that variant is rendered again.
+:class:`Renderer` renders the requests of one source from a single download and decode
+(libvips shrink-on-load to the largest size needed, every variant derived in memory) on
+a thread pool, never on the event loop, and :meth:`~Renderer.publish` stores each
+variant under its deterministic key. :func:`reuse` answers a request from the object
+already under that key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import socket
 import tempfile
-import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import Any
 
 from darkroom_common.errors import DarkroomError, ObjectNotFound
 from darkroom_common.metrics import Metrics
-from darkroom_common.objects import download, put_counted, variant_key
+from darkroom_common.objects import download, put_counted
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure, Reason
-from darkroom_imaging.render import RenderContext, RenderedVariant, render
-from darkroom_imaging.specs import VariantSpec, spec_hash
+from darkroom_imaging.render import RenderContext, RenderedVariant, render_async
+from darkroom_imaging.specs import VariantSpec
 from darkroom_schemas import VariantDoneV1, VariantRequestedV1
+from darkroom_variants.request import RenderRequest, Slot
 from darkroom_variants.settings import VariantsSettings
 
 log = logging.getLogger(__name__)
 
 Outcome = RenderedVariant | Failure
+"""What rendering one slot gave: the encoded variant, or why there is none."""
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Which render worker made a variant (host:pid), recorded in its provenance."""
 
 
-def parse_spec(request: VariantRequestedV1) -> VariantSpec | Failure:
-    """Return the request's spec, or ``invalid_spec`` when it does not parse or hash as sent."""
-    try:
-        spec = VariantSpec.model_validate_json(request.spec_json)
-    except ValidationError as exc:
-        return Failure(
-            Reason.INVALID_SPEC, f"The variant spec does not validate: {exc.errors()[0]['msg']}."
-        )
-    if spec_hash(spec) != request.spec_hash:
-        return Failure(
-            Reason.INVALID_SPEC,
-            "The spec hash does not match the spec; the planner and this worker disagree on the renderer.",
-        )
-    return spec
-
-
-@dataclass(slots=True)
-class SourceBatch:
-    """Requests for one source (same object key and sha256), rendered from one decode."""
-
-    source_key: str
-    source_sha256: str
-    requests: list[VariantRequestedV1] = field(default_factory=list)
-    outcomes: dict[tuple[str, str], Outcome] = field(default_factory=dict)
-    decode_seconds: float = 0.0
-
-
-def group_by_source(requests: Sequence[VariantRequestedV1]) -> list[SourceBatch]:
-    """Group requests by (source_key, source_sha256), keeping first-seen order."""
-    batches: dict[tuple[str, str], SourceBatch] = {}
-    for r in requests:
-        key = (r.source_key, r.source_sha256)
-        batches.setdefault(key, SourceBatch(*key)).requests.append(r)
-    return list(batches.values())
-
-
 class Renderer:
-    """Renders batches and single requests; stores outputs under deterministic keys.
+    """Renders the requests of one source and stores their outputs under deterministic keys.
 
     Args:
         store: where sources are read and variants written.
-        settings: the service settings (background, pixel limit, temp folder).
+        settings: background colour, pixel limit and temp folder (``work_dir``).
         executor: the thread pool rendering runs on.
+        metrics: where render times and object bytes are counted.
     """
 
-    def __init__(self, store: ObjectStore, settings: VariantsSettings, executor: Executor) -> None:
+    def __init__(
+        self, store: ObjectStore, settings: VariantsSettings, executor: Executor, metrics: Metrics
+    ) -> None:
         self.store = store
         self.settings = settings
         self.executor = executor
+        self.metrics = metrics
 
-    def _context(self, request: VariantRequestedV1) -> RenderContext:
-        return RenderContext(
-            artist=request.artist or "",
-            copyright=request.copyright or "",
-            background=self.settings.background,
-            max_pixels=self.settings.max_pixels,
-            source_sha256=request.source_sha256,
-        )
+    async def render(self, requests: Sequence[RenderRequest]) -> dict[Slot, Outcome]:
+        """Render every distinct slot of ``requests`` from one download and one decode.
 
-    async def render_batch(self, batch: SourceBatch) -> None:
-        """Render every distinct spec of ``batch`` from one download and one decode.
+        Args:
+            requests: requests of one source (same ``source_key`` and ``source_sha256``).
 
-        Fills ``batch.outcomes`` keyed by (variant, spec_hash). A missing source
-        becomes a ``missing_source`` failure of every request.
+        Returns:
+            Each slot's rendered variant, or its failure (``source_missing`` for every
+            slot when the source is not in the store; decode and encode failures).
 
         Raises:
+            ValueError: the requests name more than one source.
             StorageUnavailable: the source could not be read (retriable).
         """
+        if len({r.source for r in requests}) > 1:
+            raise ValueError("render() takes the requests of one source")
         specs: dict[str, VariantSpec] = {}
-        names: dict[str, tuple[str, str]] = {}
-        for r in batch.requests:
-            key = (r.variant, r.spec_hash)
-            parsed = parse_spec(r)
-            if isinstance(parsed, Failure):
-                batch.outcomes[key] = parsed
-            elif key not in batch.outcomes:
-                # Two profiles may use one name for different specs: render each once.
-                unique = r.variant if r.variant not in specs else f"{r.variant}-{r.spec_hash}"
-                specs[unique] = parsed.model_copy(update={"name": unique})
-                names[unique] = key
+        slots: dict[str, Slot] = {}
+        for r in requests:
+            if r.slot in slots.values():
+                continue
+            # Two profiles may use one name for different specs: render each once.
+            unique = r.event.variant if r.event.variant not in specs else "-".join(r.slot)
+            specs[unique] = r.spec.model_copy(update={"name": unique})
+            slots[unique] = r.slot
         if not specs:
-            return
+            return {}
+        first = requests[0].event
         with tempfile.TemporaryDirectory(
             prefix="darkroom-render-", dir=self.settings.work_dir
         ) as tmp:
             path = Path(tmp) / "source"
             try:
-                await download(self.store, batch.source_key, path)
+                await download(self.store, first.source_key, path, self.metrics)
             except ObjectNotFound:
                 missing = Failure(
                     Reason.SOURCE_MISSING,
-                    f"The source {batch.source_key!r} is not in the object store; upload it again.",
+                    f"The source {first.source_key!r} is not in the object store; upload it again.",
                 )
-                for key in names.values():
-                    batch.outcomes[key] = missing
-                return
-            started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self.executor,
-                lambda: render(
-                    path, list(specs.values()), context=self._context(batch.requests[0])
-                ),
+                return dict.fromkeys(slots.values(), missing)
+            result = await render_async(
+                path, list(specs.values()), context=self._context(first), executor=self.executor
             )
-            batch.decode_seconds = time.perf_counter() - started
-        for outcome in result.outcomes:
-            key = names[outcome.name]
-            batch.outcomes[key] = (
-                outcome if isinstance(outcome, RenderedVariant) else outcome.failure
-            )
+        return {
+            slots[o.name]: o if isinstance(o, RenderedVariant) else o.failure
+            for o in result.outcomes
+        }
 
-    async def render_one(self, request: VariantRequestedV1) -> Outcome:
-        """Render a single request (the retry path after a failed upload)."""
-        batch = SourceBatch(request.source_key, request.source_sha256, [request])
-        await self.render_batch(batch)
-        return batch.outcomes[(request.variant, request.spec_hash)]
+    async def render_one(self, request: RenderRequest) -> Outcome:
+        """Render ``request`` alone (the path after its batch's shared render failed).
 
-    async def publish(self, request: VariantRequestedV1, outcome: Outcome) -> VariantDoneV1:
-        """Store a rendered variant under its deterministic key; return its ``variant-done``.
+        Raises:
+            StorageUnavailable: the source could not be read (retriable).
+        """
+        return (await self.render([request]))[request.slot]
+
+    async def publish(self, request: RenderRequest, outcome: Outcome) -> VariantDoneV1:
+        """Store a rendered variant under ``request.key``; return its ``variant-done``.
+
+        A failure is not stored: it becomes a failed ``variant-done`` with its reason.
 
         Raises:
             StorageUnavailable: the upload failed (retriable).
         """
-        ids = {
-            "job_id": request.job_id,
-            "gallery_id": request.gallery_id,
-            "image_id": request.image_id,
-            "correlation_id": request.correlation_id,
-            "attempt": request.attempt,
-            "variant": request.variant,
-            "spec_hash": request.spec_hash,
-        }
         if isinstance(outcome, Failure):
-            return VariantDoneV1(
-                **ids,
-                status="failed",
-                reason_code=outcome.reason.value,
-                reason_message=outcome.message,
-            )
-        spec = VariantSpec.model_validate_json(request.spec_json)
-        key = variant_key(
-            request.gallery_id, request.image_id, request.variant, request.spec_hash, spec.extension
-        )
-        Metrics.default().variant_seconds.labels(request.variant, outcome.format).observe(
-            outcome.seconds
-        )
+            return failed(request.event, outcome)
+        event = request.event
+        self.metrics.variant_seconds.labels(event.variant, outcome.format).observe(outcome.seconds)
         await put_counted(
             self.store,
-            key,
+            request.key,
             outcome.data,
+            self.metrics,
             content_type=outcome.mime,
-            metadata={  # lets a replay reuse this object without rendering it again
+            metadata={  # lets reuse() answer this request again without rendering it
                 "width": str(outcome.width),
                 "height": str(outcome.height),
                 "format": outcome.format,
                 "thumbhash": outcome.thumbhash,
                 "dominant-colour": outcome.dominant_colour,
-                "source-sha256": request.source_sha256,
+                "source-sha256": event.source_sha256,
             },
         )
-        return VariantDoneV1(
-            **ids,
+        return _done(
+            event,
             status="done",
-            object_key=key,
+            object_key=request.key,
             format=outcome.format,
             width=outcome.width,
             height=outcome.height,
@@ -215,9 +153,18 @@ class Renderer:
             provenance={**flatten(outcome.provenance), "worker": WORKER_ID},
         )
 
+    def _context(self, event: VariantRequestedV1) -> RenderContext:
+        return RenderContext(
+            artist=event.artist or "",
+            copyright=event.copyright or "",
+            background=self.settings.background,
+            max_pixels=self.settings.max_pixels,
+            source_sha256=event.source_sha256,
+        )
+
 
 async def reuse(
-    store: ObjectStore, request: VariantRequestedV1, *, same_source: bool = False
+    store: ObjectStore, request: RenderRequest, *, same_source: bool = False
 ) -> VariantDoneV1 | None:
     """Return a ``done`` for ``request`` from the object already under its key, or ``None``.
 
@@ -227,37 +174,24 @@ async def reuse(
     or, with ``same_source``, when it was not recorded as rendered from the request's
     ``source_sha256`` (a retried RAW may have a new master under the same key).
     ``None`` too when the store cannot tell (unavailable, access denied): the render
-    path then meets the same store under the stage runner's retries and dead letters.
+    path then meets the same store under the runtime's retries and dead letters.
     """
     try:
-        spec = VariantSpec.model_validate_json(request.spec_json)
-    except ValidationError:
-        return None
-    key = variant_key(
-        request.gallery_id, request.image_id, request.variant, request.spec_hash, spec.extension
-    )
-    try:
-        info = await store.head(key)
+        info = await store.head(request.key)
     except ObjectNotFound:
         return None
     except DarkroomError as exc:
-        log.warning("reuse check failed; rendering", extra={"key": key, "error": str(exc)})
+        log.warning("reuse check failed; rendering", extra={"key": request.key, "error": str(exc)})
         return None
     meta = info.metadata
     if not {"width", "height", "format"} <= meta.keys():
         return None
-    if same_source and meta.get("source-sha256") != request.source_sha256:
+    if same_source and meta.get("source-sha256") != request.event.source_sha256:
         return None
-    return VariantDoneV1(
-        job_id=request.job_id,
-        gallery_id=request.gallery_id,
-        image_id=request.image_id,
-        correlation_id=request.correlation_id,
-        attempt=request.attempt,
-        variant=request.variant,
-        spec_hash=request.spec_hash,
+    return _done(
+        request.event,
         status="done",
-        object_key=key,
+        object_key=request.key,
         format=meta["format"],
         width=int(meta["width"]),
         height=int(meta["height"]),
@@ -269,9 +203,29 @@ async def reuse(
     )
 
 
+def failed(event: VariantRequestedV1, failure: Failure) -> VariantDoneV1:
+    """Return the failed ``variant-done`` of ``event``, carrying ``failure``'s reason code."""
+    return _done(
+        event, status="failed", reason_code=failure.reason.value, reason_message=failure.message
+    )
+
+
 def flatten(provenance: dict[str, object]) -> dict[str, str]:
     """Return provenance as ``str → str`` (nested values as compact JSON), for the Avro map."""
     return {
         k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), sort_keys=True)
         for k, v in provenance.items()
     }
+
+
+def _done(event: VariantRequestedV1, **fields: Any) -> VariantDoneV1:
+    return VariantDoneV1(
+        job_id=event.job_id,
+        gallery_id=event.gallery_id,
+        image_id=event.image_id,
+        correlation_id=event.correlation_id,
+        attempt=event.attempt,
+        variant=event.variant,
+        spec_hash=event.spec_hash,
+        **fields,
+    )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from darkroom_common.s3_events import NotificationError, Skipped, uploaded_events
+from darkroom_ingest.s3_events import NotificationError, Skipped, uploaded_events
 from darkroom_schemas import UploadedV1
 
 S3_RECORD = {
