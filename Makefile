@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
 VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
-PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml
+PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml tools/devkit/pyproject.toml
 
 .PHONY: help run test lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
 

@@ -1,6 +1,6 @@
 pytest_plugins = [
-    "darkroom_cli.testing.kafka",
-    "darkroom_cli.testing.s3",
-    "darkroom_cli.testing.browser",
-    "darkroom_cli.testing.figures",
+    "darkroom_dev.testing.kafka",
+    "darkroom_dev.testing.s3",
+    "darkroom_dev.testing.browser",
+    "darkroom_dev.testing.figures",
 ]

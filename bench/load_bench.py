@@ -7,7 +7,7 @@ data folder, the four services and the upload API as separate processes (the
 API wired to the catalog API as ``darkroom serve`` does), with one API key
 (scopes ``upload``, ``read``). After one warm-up upload it fires ``--uploads``
 uploads from ``--clients`` concurrent clients, each its own connection (see
-:mod:`darkroom_cli.load` for the galleries, the photos and the retry policy),
+:mod:`darkroom_dev.load` for the galleries, the photos and the retry policy),
 and prints: accepted / refused uploads (by status and reason) and retries;
 complete / failed (by reason) / dead-lettered / lost jobs and duplicate
 ``cataloged`` records; the upload API's throughput and the end-to-end
@@ -32,11 +32,11 @@ import time
 import uuid
 from pathlib import Path
 
-from darkroom_cli.load import PHOTOS, LoadReport, run_load, start_upload_api
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import LocalKafka
-from darkroom_cli.local.pipeline import start_local_pipeline
-from darkroom_cli.testing.kafka import free_ports
+from darkroom_dev.load import PHOTOS, LoadReport, run_load, start_upload_api
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.kafka import LocalKafka
+from darkroom_dev.local.pipeline import start_local_pipeline
+from darkroom_dev.testing.kafka import free_ports
 
 CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared" / "corpus")
 

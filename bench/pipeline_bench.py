@@ -31,10 +31,10 @@ import time
 import uuid
 from pathlib import Path
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import LocalKafka
-from darkroom_cli.local.pipeline import LocalPipeline
-from darkroom_cli.testing.kafka import free_ports
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.kafka import LocalKafka
+from darkroom_dev.local.pipeline import LocalPipeline
+from darkroom_dev.testing.kafka import free_ports
 from darkroom_imaging.profiles import load_profile
 from darkroom_imaging.render import RenderContext, render
 

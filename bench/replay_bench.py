@@ -35,12 +35,12 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from darkroom_cli.commands.replay import produce, read_range, replay_events
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import LocalKafka
-from darkroom_cli.local.pipeline import LocalPipeline
-from darkroom_cli.testing.kafka import free_ports
 from darkroom_cli.tracker import JobTracker
 from darkroom_common.uploads import UploadPublisher, upload_file
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.kafka import LocalKafka
+from darkroom_dev.local.pipeline import LocalPipeline
+from darkroom_dev.testing.kafka import free_ports
 from darkroom_schemas import decode
 
 CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared" / "corpus")

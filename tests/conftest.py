@@ -7,10 +7,10 @@ import os
 import uuid
 from pathlib import Path
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.pipeline import LocalPipeline, start_local_pipeline
 from darkroom_cli.tracker import JobEnd
 from darkroom_common.storage import StorageSettings
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.pipeline import LocalPipeline, start_local_pipeline
 from darkroom_schemas import UploadedV1
 
 CORPUS = Path(os.environ.get("DARKROOM_CORPUS") or repo_root().parent / "shared" / "corpus")

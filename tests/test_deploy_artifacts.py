@@ -210,6 +210,21 @@ def test_dockerfile_uses_uv_locked_per_package_and_a_non_root_user():
     assert ".git" in ignore
 
 
+def test_dockerfile_copies_every_workspace_members_pyproject_before_the_locked_sync():
+    """Without one, ``uv sync --locked`` sees another workspace than uv.lock and stops."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    members = {
+        str(p.relative_to(ROOT))
+        for pattern in globs["members"]
+        for p in ROOT.glob(pattern)
+        if (p / "pyproject.toml").is_file()
+    }
+    copied = set(
+        re.findall(r"^COPY (\S+)/pyproject\.toml \1/pyproject\.toml$", DOCKERFILE.read_text(), re.M)
+    )
+    assert sorted(members - copied) == []
+
+
 # --- Kubernetes -----------------------------------------------------------------------
 
 CORE_SKIP = {"ScaledObject"}

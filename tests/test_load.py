@@ -1,6 +1,6 @@
 """Load: 1,000 uploads in one burst from 100 concurrent clients through the upload API.
 
-Runs :mod:`darkroom_cli.load` (the code behind ``bench/load_bench.py``) against
+Runs :mod:`darkroom_dev.load` (the code behind ``bench/load_bench.py``) against
 the session broker: the four services and the upload API as real processes,
 real corpus photos, every job followed to its ``cataloged`` event. Prints the
 figures (``pytest -s`` shows them).
@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from darkroom_cli.load import PHOTOS, run_load, start_upload_api
+from darkroom_dev.load import PHOTOS, run_load, start_upload_api
 from darkroom_imaging.profiles import load_profile
 
 from .conftest import CORPUS, start_pipeline

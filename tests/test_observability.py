@@ -32,8 +32,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from darkroom_cli.local.pipeline import LocalPipeline, start_local_pipeline
-from darkroom_common.lag import LagExporter, lag_metrics
+from darkroom_dev.local.pipeline import LocalPipeline, start_local_pipeline
+from darkroom_runtime.lag import LagExporter, lag_metrics
 
 from .conftest import CORPUS, run_files
 
@@ -342,7 +342,7 @@ async def test_lag_skips_topics_the_broker_does_not_have(kafka_bootstrap):
 
 
 async def test_lag_poll_against_a_dead_broker_counts_an_error_and_does_not_raise():
-    from darkroom_cli.testing.kafka import free_port
+    from darkroom_dev.testing.kafka import free_port
 
     registry = CollectorRegistry()
     exporter = LagExporter(

@@ -18,8 +18,8 @@ import pytest
 import pyvips
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobTracker
+from darkroom_dev.local.pipeline import LocalPipeline
 from darkroom_imaging.probe import icc_description
 from darkroom_imaging.profiles import load_profile
 from darkroom_schemas import DeadLetterV1, decode

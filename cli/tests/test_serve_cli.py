@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from darkroom_cli.testing.browser import wait_for
+from darkroom_dev.testing.browser import wait_for
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobEnd
 from darkroom_common.topics import read_to_end
+from darkroom_dev.local.pipeline import LocalPipeline
 from darkroom_imaging.profiles import load_profile
 from darkroom_ingest.testing import KEYS, READ_KEY, auth
 from darkroom_schemas import CatalogedV1, UploadedV1, decode

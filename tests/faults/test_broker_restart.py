@@ -15,9 +15,9 @@ import time
 import pytest
 
 from darkroom_cli.commands.dlq import read_letters
-from darkroom_cli.local.kafka import LocalKafka
-from darkroom_cli.testing.kafka import free_ports
 from darkroom_cli.tracker import JobTracker
+from darkroom_dev.local.kafka import LocalKafka
+from darkroom_dev.testing.kafka import free_ports
 
 from ..conftest import start_pipeline
 from .checks import API_ENV, PHOTOS, record, verify_outcome

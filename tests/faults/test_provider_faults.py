@@ -24,13 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from darkroom_cli.local.pipeline import LocalPipeline
-from darkroom_cli.local.services import free_port
 from darkroom_cli.tracker import JobEnd, JobTracker
-from darkroom_common.gallery_settings import publish_gallery_settings
 from darkroom_common.objects import master_key
+from darkroom_common.producer import KafkaEventProducer
+from darkroom_dev.local.pipeline import LocalPipeline
+from darkroom_dev.local.services import free_port
 from darkroom_raw_provider.testing import API_KEY, FakeImagen, serve
 from darkroom_schemas import GallerySettingsV1, UploadedV1
 
@@ -84,17 +83,11 @@ def imagen_pipeline(
 
 async def _create_topics_with_imagen_galleries(pipeline: LocalPipeline) -> None:
     await pipeline.create_topics()
-    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
-    await producer.start()
-    try:
+    async with KafkaEventProducer(pipeline.bootstrap, topic_prefix=pipeline.prefix) as producer:
         for g in GALLERIES:
-            await publish_gallery_settings(
-                producer,
-                f"{pipeline.prefix}gallery-settings",
-                GallerySettingsV1(gallery_id=g, processing_provider="imagen"),
+            await producer.send(
+                "gallery-settings", GallerySettingsV1(gallery_id=g, processing_provider="imagen")
             )
-    finally:
-        await producer.stop()
 
 
 async def run_phase(

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from darkroom_cli.local.pipeline import LocalPipeline
-from darkroom_cli.testing.faultproxy import SLOW_DOWN, FaultProxy
-from darkroom_cli.testing.s3 import S3Server, drop_bucket
 from darkroom_cli.tracker import JobTracker
 from darkroom_common.storage import S3Store, StorageSettings
+from darkroom_dev.local.pipeline import LocalPipeline
+from darkroom_dev.testing.faultproxy import SLOW_DOWN, FaultProxy
+from darkroom_dev.testing.s3 import S3Server, drop_bucket
 
 from ..conftest import CORPUS, start_pipeline
 from .checks import API_ENV, FaultReport, metric_sums, record, verify_outcome

@@ -29,6 +29,10 @@ from .checks import API_ENV, record, verify_outcome
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
 RUNS = int(os.environ.get("DARKROOM_STATE_LOSS_RUNS", "4"))
+WINDOW_S = tuple(
+    float(x) for x in os.environ.get("DARKROOM_STATE_LOSS_WINDOW_S", "0.5,12").split(",")
+)
+"""Kill points are drawn uniformly from this window after the uploads (seconds)."""
 PHOTOS = [
     *(
         CORPUS / "orientation" / f"{side}_{n}.jpg"
@@ -59,7 +63,7 @@ def test_catalog_killed_and_restarted_without_its_state_loses_nothing(
     kafka_bootstrap, tmp_path, seed
 ):
     rng = random.Random(seed)
-    kill_after_s = round(rng.uniform(0.5, 9.0), 2)
+    kill_after_s = round(rng.uniform(*WINDOW_S), 2)
     pipeline = start_pipeline(kafka_bootstrap, tmp_path, env=API_ENV)
     state = tmp_path / "state" / f"{pipeline.prefix}catalog"
     try:

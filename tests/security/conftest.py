@@ -36,10 +36,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.pipeline import LocalPipeline, start_local_pipeline
-from darkroom_cli.testing.s3 import S3Server
 from darkroom_common.storage import S3Store, StorageSettings
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.pipeline import LocalPipeline, start_local_pipeline
+from darkroom_dev.testing.s3 import S3Server
 from darkroom_ingest.api import create_api
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.testing import ServerThread, free_port, read_events, wait_ready

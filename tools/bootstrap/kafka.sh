@@ -11,7 +11,7 @@ command -v java >/dev/null || { echo "kafka.sh: java (17+) is required" >&2; exi
 command -v mvn >/dev/null || { echo "kafka.sh: mvn is required to fetch the Kafka jars" >&2; exit 1; }
 
 DARKROOM_HOME="$root" "$root/.venv/bin/python" - <<'PY'
-from darkroom_cli.local.jars import ensure_jars, java_classpath
+from darkroom_dev.local.jars import ensure_jars, java_classpath
 
 folder = ensure_jars("kafka")
 jars = java_classpath(folder).split(":")

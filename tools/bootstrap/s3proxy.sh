@@ -12,7 +12,7 @@ command -v java >/dev/null || { echo "s3proxy.sh: java (17+) is required" >&2; e
 command -v mvn >/dev/null || { echo "s3proxy.sh: mvn is required to fetch the S3Proxy jars" >&2; exit 1; }
 
 DARKROOM_HOME="$root" "$root/.venv/bin/python" - <<'PY'
-from darkroom_cli.local.jars import ensure_jars, java_classpath
+from darkroom_dev.local.jars import ensure_jars, java_classpath
 
 folder = ensure_jars("s3proxy")
 jars = java_classpath(folder).split(":")

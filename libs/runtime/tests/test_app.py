@@ -84,7 +84,7 @@ class Counting:
 
 
 def settings_for(bootstrap: str, prefix: str, data: Path) -> DarkroomSettings:
-    from darkroom_cli.testing.kafka import free_port
+    from darkroom_dev.testing.kafka import free_port
 
     return DarkroomSettings(
         kafka_bootstrap_servers=bootstrap,

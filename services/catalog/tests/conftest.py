@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from darkroom_cli.testing.kafka import free_port
 from darkroom_common.topics import create_topics, layouts
+from darkroom_dev.testing.kafka import free_port
 from darkroom_schemas import (
     ImageMetadata,
     ProbeInfo,

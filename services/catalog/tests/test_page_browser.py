@@ -14,8 +14,8 @@ import zlib
 import aiohttp
 import pytest
 
-from darkroom_cli.testing.browser import wait_for
 from darkroom_common.storage import FilesystemStore
+from darkroom_dev.testing.browser import wait_for
 from darkroom_schemas import UploadedV1
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(150)]

@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from darkroom_cli.testing.kafka import free_port
-from darkroom_common.service import EXIT_TOPICS
 from darkroom_common.topics import create_topics, layouts
+from darkroom_dev.testing.kafka import free_port
+from darkroom_runtime.service import EXIT_TOPICS
 from darkroom_schemas import CatalogedV1, DeadLetterV1, WireRecord, decode, encode
 from darkroom_schemas.topics import stage, topics_for_stage
 

@@ -6,11 +6,11 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from darkroom_cli.testing.gallery import gallery_settings
-from darkroom_common.errors import BrokerUnavailable
 from darkroom_common.gallery_settings import GallerySettingsCache
-from darkroom_common.service import missing_handlers
+from darkroom_common.metrics import Metrics
+from darkroom_common.ports import GallerySettingsUnavailable, SystemClock
 from darkroom_common.storage import FilesystemStore
+from darkroom_dev.testing.gallery import gallery_settings
 from darkroom_raw_provider.app import build_app
 from darkroom_raw_provider.develop import DevelopHandler, LocalProvider
 from darkroom_raw_provider.imagen import ImagenProvider
@@ -19,6 +19,7 @@ from darkroom_schemas import GallerySettingsV1, ProbeInfo, ValidatedV1
 from darkroom_schemas.topics import stage
 
 pytestmark = [pytest.mark.kafka]
+METRICS = Metrics.of(REGISTRY)
 API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"
 
 
@@ -45,15 +46,15 @@ async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_loca
         base_url=f"{imagen.base_url}/v1", api_key=SecretStr(API_KEY), poll_initial_s=0.01
     )
     providers = {
-        "local": LocalProvider(store, settings),
-        "imagen": ImagenProvider(store, imagen_settings),
+        "local": LocalProvider(store, settings, METRICS),
+        "imagen": ImagenProvider(store, imagen_settings, metrics=METRICS),
     }
     async with gallery_settings(
         kafka_bootstrap,
         GallerySettingsV1(gallery_id="gi", processing_provider="imagen"),
         GallerySettingsV1(gallery_id="gl", processing_provider="local"),
     ) as cache:
-        handler = DevelopHandler(providers, cache, wait_s=30)
+        handler = DevelopHandler(providers, cache, METRICS, SystemClock())
         timed = {"provider": "local", "outcome": "accepted"}
         developed = REGISTRY.get_sample_value("darkroom_raw_develop_seconds_count", timed) or 0.0
         written = (
@@ -86,7 +87,7 @@ async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_loca
         assert await handler(raw_event("gi", "i2", "k/x.jpg", is_raw=False)) == []
 
         # A gallery asking for a provider this deployment lacks fails its job, clearly.
-        bare = DevelopHandler({"local": providers["local"]}, cache, wait_s=30)
+        bare = DevelopHandler({"local": providers["local"]}, cache, METRICS, SystemClock())
         [refused] = await bare(raw_event("gi", "i1", "originals/gi/i1/sample.dng"))
         assert (refused.accepted, refused.reason_code) == (False, "provider_not_configured")
     await providers["imagen"].aclose()
@@ -94,17 +95,20 @@ async def test_imagen_gallery_goes_to_the_external_provider_and_local_stays_loca
 
 async def test_unread_gallery_settings_are_a_retriable_error(tmp_path):
     store = FilesystemStore(tmp_path / "store")
-    never_started = GallerySettingsCache("127.0.0.1:9", "nowhere.gallery-settings")
+    never_started = GallerySettingsCache("127.0.0.1:9", "nowhere.gallery-settings", wait_s=0.1)
     handler = DevelopHandler(
-        {"local": LocalProvider(store, RawProviderSettings())}, never_started, wait_s=0.1
+        {"local": LocalProvider(store, RawProviderSettings(), METRICS)},
+        never_started,
+        METRICS,
+        SystemClock(),
     )
-    with pytest.raises(BrokerUnavailable) as info:
+    with pytest.raises(GallerySettingsUnavailable) as info:
         await handler(raw_event("g1", "i1", "originals/g1/i1/sample.dng"))
     assert info.value.retriable
 
 
-def test_every_consumed_topic_has_an_agent(tmp_path):
+def test_every_consumed_topic_has_a_route(tmp_path):
     settings = RawProviderSettings(topic_prefix="wired.", data_dir=tmp_path)
     app = build_app(settings)
     assert "image-deleted" in stage("raw-provider").consumes
-    assert missing_handlers(app, "raw-provider", settings) == []
+    assert app.topics == sorted(f"wired.{t}" for t in stage("raw-provider").consumes)

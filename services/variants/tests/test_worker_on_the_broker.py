@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from darkroom_cli.testing.kafka import free_port
 from darkroom_common.producer import KafkaEventProducer
 from darkroom_common.storage import FilesystemStore
 from darkroom_common.topics import create_topics, layouts, read_to_end
+from darkroom_dev.testing.kafka import free_port
 from darkroom_runtime import ports_for
 from darkroom_schemas import (
     DeadLetterV1,

@@ -19,17 +19,14 @@ cannot be reached.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from darkroom_common.errors import BrokerUnavailable
-from darkroom_common.producer import KafkaEventProducer
-from darkroom_common.settings import DarkroomSettings
-from darkroom_ingest.s3_events import DEFAULT_PREFIX, NotificationError, Skipped, uploaded_events
-from darkroom_schemas import UploadedV1
+if TYPE_CHECKING:
+    from darkroom_common.settings import DarkroomSettings
+    from darkroom_schemas import UploadedV1
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +35,8 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="bridge_command", metavar="SOURCE", required=True)
     s3 = sub.add_parser("s3-events", help="S3 ObjectCreated notifications (S3/SQS/SNS/EventBridge)")
     s3.add_argument("source", metavar="FILE|-", help="a JSON file, or - for stdin")
-    s3.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix before <gallery>/<image>/")
+    # default None: darkroom_ingest.s3_events.DEFAULT_PREFIX, read when the command runs
+    s3.add_argument("--prefix", default=None, help="key prefix before <gallery>/<image>/")
     s3.add_argument("--profile", default=None, help="variant profile for these uploads")
     s3.add_argument("--dry-run", action="store_true", help="print the events, produce nothing")
     s3.set_defaults(func=run_s3_events)
@@ -53,6 +51,17 @@ def _documents(text: str) -> list[Any]:
 
 def run_s3_events(args: argparse.Namespace) -> int:
     """Parse the notifications and produce their events; see the module docstring."""
+    from darkroom_common.errors import BrokerUnavailable
+    from darkroom_common.settings import DarkroomSettings
+    from darkroom_ingest.s3_events import (
+        DEFAULT_PREFIX,
+        NotificationError,
+        Skipped,
+        uploaded_events,
+    )
+    from darkroom_schemas import UploadedV1
+
+    prefix = DEFAULT_PREFIX if args.prefix is None else args.prefix
     if args.source == "-":
         text = sys.stdin.read()
     else:
@@ -65,13 +74,15 @@ def run_s3_events(args: argparse.Namespace) -> int:
         results = [
             r
             for doc in _documents(text)
-            for r in uploaded_events(doc, prefix=args.prefix, profile=args.profile)
+            for r in uploaded_events(doc, prefix=prefix, profile=args.profile)
         ]
     except (json.JSONDecodeError, NotificationError) as exc:
         print(f"darkroom: not an S3 notification: {exc}", file=sys.stderr)
         return 1
     events = [r for r in results if isinstance(r, UploadedV1)]
     if events and not args.dry_run:
+        import asyncio
+
         settings = DarkroomSettings()
         try:
             asyncio.run(_produce(settings, events))
@@ -89,6 +100,8 @@ def run_s3_events(args: argparse.Namespace) -> int:
 
 
 async def _produce(settings: DarkroomSettings, events: list[UploadedV1]) -> None:
+    from darkroom_common.producer import KafkaEventProducer
+
     async with KafkaEventProducer(
         settings.kafka_bootstrap_servers,
         topic_prefix=settings.topic_prefix,

@@ -12,22 +12,23 @@ source topics with their original keys, so the stage processes them again
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaProducer
+from darkroom_cli.commands import LazyChoices, iso_timestamp
 
-from darkroom_cli.commands import iso_timestamp
-from darkroom_common.errors import DarkroomError
-from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import read_to_end
-from darkroom_schemas import DeadLetterV1, WireFormatError, decode
-from darkroom_schemas.topics import STAGES
+if TYPE_CHECKING:
+    from darkroom_schemas import DeadLetterV1
+
+
+def _stage_names() -> list[str]:
+    from darkroom_schemas.topics import STAGES
+
+    return [s.name for s in STAGES]
 
 
 def register(subparsers: Any) -> None:
@@ -47,9 +48,9 @@ def register(subparsers: Any) -> None:
         p.add_argument(
             "--prefix", help="topic prefix (default: DARKROOM_TOPIC_PREFIX or 'darkroom.')"
         )
-        p.add_argument(
-            "--stage", choices=[s.name for s in STAGES], help="only this stage's dead letters"
-        )
+        stage = p.add_argument("--stage", help="only this stage's dead letters")
+        # After add_argument, which formats the argument once (reading its choices).
+        stage.choices = LazyChoices(_stage_names)
         p.add_argument("--reason", help="only this reason code")
         p.add_argument(
             "--since",
@@ -94,6 +95,10 @@ async def read_letters(
 
     ``since`` seeks by timestamp (Kafka's offsets-for-times), so old partitions are not read.
     """
+    from darkroom_common.topics import read_to_end
+    from darkroom_schemas import DeadLetterV1, WireFormatError, decode
+    from darkroom_schemas.topics import STAGES
+
     topics = [f"{prefix}{s.dead_letter}" for s in STAGES if stage in (None, s.name)]
     found: list[Letter] = []
     async for r in read_to_end(bootstrap, topics, since=since):
@@ -112,6 +117,8 @@ async def read_letters(
 
 async def requeue(bootstrap: str, letters: list[Letter]) -> int:
     """Produce each letter's original payload to its source topic with its original key; return the count."""
+    from aiokafka import AIOKafkaProducer
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -124,6 +131,8 @@ async def requeue(bootstrap: str, letters: list[Letter]) -> int:
 
 
 def _full(letter: Letter) -> dict[str, Any]:
+    from darkroom_schemas import WireFormatError, decode
+
     out = letter.summary()
     payload = letter.envelope.payload
     try:
@@ -134,6 +143,11 @@ def _full(letter: Letter) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+    from darkroom_common.settings import DarkroomSettings, load_settings
+
     overrides = {
         k: v
         for k, v in {"kafka_bootstrap_servers": args.bootstrap, "topic_prefix": args.prefix}.items()

@@ -11,19 +11,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from darkroom_cli.local.kafka import (
-    DEFAULT_PORT,
-    LocalKafka,
-    bootstrap_ready,
-    default_state_dir,
-    recorded_ports,
-)
-from darkroom_common.errors import DarkroomError
+from darkroom_cli.commands import dev_tools_missing
+
+if TYPE_CHECKING:
+    from darkroom_dev.local.kafka import LocalKafka
 
 EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 """Environment variable naming an external cluster; when set, no local broker is managed."""
+
+DEFAULT_PORT = 9092
+"""The broker's port when neither ``--port`` nor the state dir names one: the manager's
+``darkroom_dev.local.kafka.DEFAULT_PORT``, repeated here for the help text because the
+manager is development-only (``cli/tests/test_kafka_cli.py`` keeps the two equal)."""
 
 
 def register(subparsers: Any) -> None:
@@ -72,6 +73,9 @@ def register(subparsers: Any) -> None:
 
 
 def _broker(args: argparse.Namespace) -> LocalKafka:
+    """The broker of ``args``; raises ModuleNotFoundError without the development package."""
+    from darkroom_dev.local.kafka import LocalKafka, default_state_dir, recorded_ports
+
     state_dir = args.state_dir or default_state_dir()
     recorded = recorded_ports(state_dir)
     port = args.port or (recorded[0] if recorded else DEFAULT_PORT)
@@ -89,7 +93,12 @@ def _start(args: argparse.Namespace) -> int:
     if external := os.environ.get(EXTERNAL_ENV):
         print(f"{EXTERNAL_ENV} is set: using the external Kafka cluster at {external}")
         return 0
-    broker = _broker(args)
+    from darkroom_common.errors import DarkroomError
+
+    try:
+        broker = _broker(args)
+    except ModuleNotFoundError as exc:
+        return dev_tools_missing("darkroom kafka start", exc)
     try:
         bootstrap = broker.start(timeout_s=args.timeout)
     except DarkroomError as exc:
@@ -103,7 +112,10 @@ def _stop(args: argparse.Namespace) -> int:
     if external := os.environ.get(EXTERNAL_ENV):
         print(f"{EXTERNAL_ENV} is set: the external cluster at {external} is not managed here")
         return 0
-    broker = _broker(args)
+    try:
+        broker = _broker(args)
+    except ModuleNotFoundError as exc:
+        return dev_tools_missing("darkroom kafka stop", exc)
     if broker.stop(timeout_s=args.timeout):
         print(f"Kafka broker in {broker.state_dir} stopped")
     else:
@@ -112,13 +124,18 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    if external := os.environ.get(EXTERNAL_ENV):
-        body: dict[str, Any] = {
-            "external": True,
-            "bootstrap": external,
-            "running": bootstrap_ready(external),
-        }
-    else:
-        body = {"external": False, **_broker(args).status()}
+    try:
+        from darkroom_dev.local.kafka import bootstrap_ready
+
+        if external := os.environ.get(EXTERNAL_ENV):
+            body: dict[str, Any] = {
+                "external": True,
+                "bootstrap": external,
+                "running": bootstrap_ready(external),
+            }
+        else:
+            body = {"external": False, **_broker(args).status()}
+    except ModuleNotFoundError as exc:
+        return dev_tools_missing("darkroom kafka status", exc)
     _print(body)
     return 0 if body["running"] else 1

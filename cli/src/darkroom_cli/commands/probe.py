@@ -16,18 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from darkroom_imaging.metadata import read_metadata
-from darkroom_imaging.outcomes import Failure
-from darkroom_imaging.probe import ProbeLimits, probe
-from darkroom_imaging.raw import develop
-
 
 def register(subparsers: Any) -> None:
     """Add the ``probe``, ``exif`` and ``develop`` subcommands."""
     p = subparsers.add_parser("probe", help="validate image files from their headers")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--max-pixels", type=int, default=ProbeLimits().max_pixels)
-    p.add_argument("--max-bytes", type=int, default=ProbeLimits().max_bytes)
+    # default None: the engine's ProbeLimits, read when the command runs
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--max-bytes", type=int, default=None)
     p.set_defaults(func=run_probe)
 
     e = subparsers.add_parser("exif", help="print the camera metadata of a file as JSON")
@@ -52,9 +48,13 @@ def _missing(paths: list[Path]) -> int:
 
 def run_probe(args: argparse.Namespace) -> int:
     """Probe every file; one JSON line each."""
+    from darkroom_imaging.outcomes import Failure
+    from darkroom_imaging.probe import ProbeLimits, probe
+
     if status := _missing(args.files):
         return status
-    limits = ProbeLimits(max_pixels=args.max_pixels, max_bytes=args.max_bytes)
+    given = {"max_pixels": args.max_pixels, "max_bytes": args.max_bytes}
+    limits = ProbeLimits(**{k: v for k, v in given.items() if v is not None})
     for path in args.files:
         result = probe(path, limits=limits)
         line: dict[str, Any] = {"path": str(path)}
@@ -68,6 +68,8 @@ def run_probe(args: argparse.Namespace) -> int:
 
 def run_exif(args: argparse.Namespace) -> int:
     """Print the metadata of one file."""
+    from darkroom_imaging.metadata import read_metadata
+
     if status := _missing([args.file]):
         return status
     print(json.dumps({"path": str(args.file), **read_metadata(args.file).to_dict()}))
@@ -76,6 +78,9 @@ def run_exif(args: argparse.Namespace) -> int:
 
 def run_develop(args: argparse.Namespace) -> int:
     """Develop one RAW file into ``--out``."""
+    from darkroom_imaging.outcomes import Failure
+    from darkroom_imaging.raw import develop
+
     if status := _missing([args.file]):
         return status
     result = develop(

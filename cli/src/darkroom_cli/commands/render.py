@@ -13,9 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from darkroom_imaging.profiles import ProfileError, load_profile
-from darkroom_imaging.render import DEFAULT_MAX_PIXELS, RenderContext, RenderedVariant, render
-
 
 def register(subparsers: Any) -> None:
     """Add the ``render`` subcommand to the ``darkroom`` parser."""
@@ -33,23 +30,24 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--artist", default="", help="artist for watermarks and EXIF Artist")
     parser.add_argument("--copyright", default="", help="EXIF Copyright for keep_copyright specs")
-    parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger sources"
-    )
+    # default None: the engine's DEFAULT_MAX_PIXELS, read when the command runs
+    parser.add_argument("--max-pixels", type=int, default=None, help="refuse larger sources")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render ``args.files``; return 0 if all variants rendered, 1 if any failed, 2 on bad profile."""
+    from darkroom_imaging.profiles import ProfileError, load_profile
+    from darkroom_imaging.render import DEFAULT_MAX_PIXELS, RenderContext, RenderedVariant, render
+
     try:
         profile = load_profile(args.profile)
     except ProfileError as exc:
         print(f"darkroom render: {exc}", file=sys.stderr)
         return 2
-    context = RenderContext(
-        artist=args.artist, copyright=args.copyright, max_pixels=args.max_pixels
-    )
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    context = RenderContext(artist=args.artist, copyright=args.copyright, max_pixels=max_pixels)
     report: list[dict[str, Any]] = []
     ok = True
     for path in args.files:

@@ -22,21 +22,16 @@ committed (Kafka's offsets-for-times), so it reprocesses from there when started
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from typing import TYPE_CHECKING, Any
 
 from darkroom_cli.commands import iso_timestamp
-from darkroom_common.errors import DarkroomError
-from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import admin_client
-from darkroom_schemas import UploadedV1, ValidatedV1, WireFormatError, decode, encode
+
+if TYPE_CHECKING:
+    from darkroom_common.settings import DarkroomSettings
+    from darkroom_schemas import UploadedV1, ValidatedV1
 
 
 def register(subparsers: Any) -> None:
@@ -96,6 +91,14 @@ async def read_range(
     to_time: datetime | None,
 ) -> list[Any]:
     """Return the decoded events of ``topic`` in the range, in offset order per partition."""
+    import asyncio
+    import contextlib
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from darkroom_common.topics import admin_client
+    from darkroom_schemas import WireFormatError, decode
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
@@ -135,6 +138,8 @@ def replay_events(
     events: list[Any], topic: str, *, gallery: str | None, profile: str | None, stamp: str
 ) -> list[UploadedV1 | ValidatedV1]:
     """Choose what to re-emit: the last matching event per image, as a new job of that image."""
+    from darkroom_schemas import UploadedV1, ValidatedV1
+
     last: dict[str, UploadedV1 | ValidatedV1] = {}
     for e in events:
         if gallery is not None and getattr(e, "gallery_id", None) != gallery:
@@ -167,6 +172,12 @@ async def produce(
     acknowledges), so a backfill trickles in behind live uploads instead of
     flooding every stage's partitions at once.
     """
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from darkroom_schemas import encode
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     loop = asyncio.get_running_loop()
@@ -181,6 +192,8 @@ async def produce(
 
 
 def _settings(args: argparse.Namespace) -> DarkroomSettings:
+    from darkroom_common.settings import DarkroomSettings, load_settings
+
     overrides = {
         "kafka_bootstrap_servers": args.bootstrap,
         "topic_prefix": getattr(args, "prefix", None),
@@ -189,6 +202,10 @@ def _settings(args: argparse.Namespace) -> DarkroomSettings:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+
     try:
         settings = _settings(args)
         events = asyncio.run(
@@ -223,6 +240,15 @@ async def reset_offsets(bootstrap: str, group: str, to_time: datetime) -> dict[s
     Raises:
         DarkroomError: the group has members (it must be stopped) or committed nothing.
     """
+    import asyncio
+    import contextlib
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import OffsetAndMetadata
+
+    from darkroom_common.errors import DarkroomError
+    from darkroom_common.topics import admin_client
+
     async with admin_client(bootstrap) as admin:
         [response] = await admin.describe_consumer_groups([group])
         [description] = response.to_object()["groups"]
@@ -253,6 +279,10 @@ async def reset_offsets(bootstrap: str, group: str, to_time: datetime) -> dict[s
 
 
 def _reset(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+
     try:
         settings = _settings(args)
         moved = asyncio.run(

@@ -10,7 +10,6 @@ the data directory and stops everything it started.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -18,19 +17,13 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from darkroom_cli.contact_sheet import write_contact_sheet
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import LocalKafka, default_state_dir
-from darkroom_cli.local.services import ServiceGroup
-from darkroom_cli.tracker import JobEnd, JobTracker
-from darkroom_common.errors import DarkroomError
-from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.storage import StorageSettings, open_store
-from darkroom_common.topics import create_topics, layouts
-from darkroom_common.uploads import UploadPublisher, upload_file
-from darkroom_schemas import UploadedV1
+from darkroom_cli.commands import dev_tools_missing
+
+if TYPE_CHECKING:
+    from darkroom_cli.tracker import JobEnd
+    from darkroom_schemas import UploadedV1
 
 SAMPLE = (
     "raw/cr2_canon_img5952.cr2",
@@ -91,6 +84,8 @@ def default_corpus() -> Path:
     """Return the test corpus folder: $DARKROOM_CORPUS or ../shared/corpus beside the checkout."""
     if env := os.environ.get("DARKROOM_CORPUS"):
         return Path(env)
+    from darkroom_dev.local.jars import repo_root
+
     return repo_root().parent / "shared" / "corpus"
 
 
@@ -110,6 +105,14 @@ def collect(paths: Iterable[Path]) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        from darkroom_dev.local.jars import repo_root
+    except ModuleNotFoundError as exc:
+        return dev_tools_missing("darkroom run", exc)
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+
     try:
         if args.paths:
             files = collect(args.paths)
@@ -139,6 +142,17 @@ def _log(args: argparse.Namespace, text: str) -> None:
 
 
 async def _main(files: list[Path], data_dir: Path, gallery: str, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from darkroom_cli.contact_sheet import write_contact_sheet
+    from darkroom_cli.tracker import JobTracker
+    from darkroom_common.settings import DarkroomSettings, load_settings
+    from darkroom_common.storage import StorageSettings, open_store
+    from darkroom_common.topics import create_topics, layouts
+    from darkroom_common.uploads import UploadPublisher, upload_file
+    from darkroom_dev.local.kafka import LocalKafka, default_state_dir
+    from darkroom_dev.local.services import ServiceGroup
+
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None if external else LocalKafka(default_state_dir())
     if broker is not None and broker.pid() is not None:

@@ -6,11 +6,10 @@ import argparse
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from darkroom_schemas import EVENT_MODELS, DeadLetterV1, GallerySettingsV1, WireRecord
-from darkroom_schemas.avro_schema import AVSC_PACKAGE, render_avsc
-
-AVRO_DIR = Path(str(resources.files(AVSC_PACKAGE)))
+if TYPE_CHECKING:
+    from darkroom_schemas import WireRecord
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,16 +21,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("check", "exit 1 if any committed .avsc differs from its model"),
     ):
         p = sub.add_parser(action, help=helptext)
-        p.add_argument("--dir", type=Path, default=AVRO_DIR, help="folder of the .avsc files")
+        # default None: the committed folder inside darkroom_schemas, found when the command runs
+        p.add_argument("--dir", type=Path, default=None, help="folder of the .avsc files")
         p.add_argument("--force", action="store_true", help="overwrite existing files (export)")
         p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from darkroom_schemas import EVENT_MODELS, DeadLetterV1, GallerySettingsV1
+    from darkroom_schemas.avro_schema import AVSC_PACKAGE, render_avsc
+
+    folder = args.dir or Path(str(resources.files(AVSC_PACKAGE)))
     stale = []
     models: list[type[WireRecord]] = [*EVENT_MODELS, DeadLetterV1, GallerySettingsV1]
     for model in models:
-        path = args.dir / f"{model.schema_name()}.avsc"
+        path = folder / f"{model.schema_name()}.avsc"
         text = render_avsc(model)
         current = path.read_text("utf-8") if path.exists() else None
         if current == text:

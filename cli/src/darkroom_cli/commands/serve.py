@@ -11,7 +11,6 @@ URLs) and ``api_key`` (an admin key generated once for DIR and kept in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -21,12 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import LocalKafka, default_state_dir
-from darkroom_cli.local.services import ServiceGroup
-from darkroom_common.errors import DarkroomError
-from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import create_topics, layouts
+from darkroom_cli.commands import dev_tools_missing
 
 READY_TIMEOUT_S = 120.0
 
@@ -64,6 +58,18 @@ def admin_key(data_dir: Path) -> tuple[str, Path]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        from darkroom_dev.local.jars import repo_root
+        from darkroom_dev.local.kafka import LocalKafka, default_state_dir
+        from darkroom_dev.local.services import ServiceGroup
+    except ModuleNotFoundError as exc:
+        return dev_tools_missing("darkroom serve", exc)
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+    from darkroom_common.settings import DarkroomSettings, load_settings
+    from darkroom_common.topics import create_topics, layouts
+
     data_dir = (args.data_dir or repo_root() / ".darkroom" / "serve").absolute()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None if external else LocalKafka(default_state_dir())

@@ -1,29 +1,34 @@
-"""``darkroom topics create|describe``: make the broker match the topic registry."""
+"""``darkroom topics create|describe|graph``: the pipeline's topics, from the topic registry.
+
+``create`` makes the broker hold every registry topic (idempotent); ``describe``
+compares the broker's topics with the registry; ``graph`` prints the pipeline graph
+the registry declares (:func:`darkroom_schemas.topics.describe`: sources, each stage's
+routes and what they may emit, tables, dead-letter topics) for the deployment's
+``DARKROOM_TOPIC_PREFIX`` and ``DARKROOM_TOPIC_PARTITIONS``, without a broker. The
+README's topic flow is this output for the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
-from darkroom_common.errors import DarkroomError
-from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import create_topics, describe_topics, layouts
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``topics create`` and ``topics describe``."""
+    """Add ``topics create``, ``topics describe`` and ``topics graph``."""
     parser = subparsers.add_parser("topics", help="create or check the pipeline's Kafka topics")
     sub = parser.add_subparsers(dest="action", required=True)
     for action, helptext in (
         ("create", "create every registry topic that is missing (idempotent)"),
         ("describe", "compare the broker's topics with the registry; exit 1 on any difference"),
+        ("graph", "print the pipeline graph the registry declares (no broker needed)"),
     ):
         p = sub.add_parser(action, help=helptext)
-        p.add_argument(
-            "--bootstrap", help="host:port list (default: settings / KAFKA_BOOTSTRAP_SERVERS)"
-        )
+        if action != "graph":
+            p.add_argument(
+                "--bootstrap", help="host:port list (default: settings / KAFKA_BOOTSTRAP_SERVERS)"
+            )
         p.add_argument(
             "--prefix", help="topic name prefix (default: DARKROOM_TOPIC_PREFIX or 'darkroom.')"
         )
@@ -32,10 +37,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from darkroom_common.errors import DarkroomError
+    from darkroom_common.settings import DarkroomSettings, load_settings
+    from darkroom_common.topics import create_topics, describe_topics, layouts
+
     overrides = {
         k: v
         for k, v in {
-            "kafka_bootstrap_servers": args.bootstrap,
+            "kafka_bootstrap_servers": getattr(args, "bootstrap", None),
             "topic_prefix": args.prefix,
             "topic_partitions": args.partitions,
         }.items()
@@ -43,6 +54,11 @@ def _run(args: argparse.Namespace) -> int:
     }
     try:
         settings = load_settings(DarkroomSettings, **overrides)
+        if args.action == "graph":
+            from darkroom_schemas.topics import describe
+
+            print(describe(settings.topic_prefix, settings.topic_partitions), end="")
+            return 0
         wanted = layouts(
             settings.topic_prefix, settings.topic_partitions, settings.topic_replication_factor
         )

@@ -24,18 +24,10 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_API = "http://127.0.0.1:8080"
 CHUNK_BYTES = 256 * 1024
@@ -107,6 +99,17 @@ class MultipartFile:
 
 def run_upload(args: argparse.Namespace) -> int:
     """Upload every file; print one line per file; see the module docstring for exit codes."""
+    import httpx
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     files = files_of(args.paths)
     missing = [p for p in files if not p.is_file()]
     for p in missing:

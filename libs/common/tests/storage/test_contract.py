@@ -1,7 +1,7 @@
 """The ObjectStore contract: the same tests against FilesystemStore and S3Store.
 
 The S3 cases run against the session's real S3 server (S3Proxy, see
-``darkroom_cli.testing.s3``) and are marked ``s3``; ``-m "not s3"`` runs the
+``darkroom_dev.testing.s3``) and are marked ``s3``; ``-m "not s3"`` runs the
 filesystem half alone.
 """
 

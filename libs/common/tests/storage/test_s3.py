@@ -16,7 +16,6 @@ import httpx
 import pytest
 from aiohttp import web
 
-from darkroom_cli.testing.s3 import S3Server, free_port
 from darkroom_common.errors import (
     ConfigurationError,
     InvalidKey,
@@ -30,6 +29,7 @@ from darkroom_common.storage import (
     StorageAccessDenied,
     StorageSettings,
 )
+from darkroom_dev.testing.s3 import S3Server, free_port
 
 pytestmark = pytest.mark.s3
 

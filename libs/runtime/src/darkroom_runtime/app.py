@@ -97,6 +97,7 @@ class StageApp:
         self._consumer: AIOKafkaConsumer | None = None
         self._restorer: Restorer | None = None
         self._assigned: set[TopicPartition] = set()
+        self._fetching: set[TopicPartition] = set()
         self._generation = 0
         self._assignments = 0
         self._rebalancing = True
@@ -346,7 +347,7 @@ class StageApp:
             generation = self._generation
             by_lane: dict[Lane, list[list[ConsumerRecord[bytes, bytes]]]] = {}
             for tp, records in batch.items():
-                if records and tp in self._assigned:
+                if records and tp in self._fetching:
                     by_lane.setdefault(self._lane_of[tp.topic], []).append(records)
             for lane, runs in by_lane.items():
                 # A lane of several topics takes their records in timestamp order (each
@@ -388,9 +389,14 @@ class StageApp:
     # ---- rebalancing ---------------------------------------------------------
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Finish or abandon the revoked partitions' events, commit them, stop serving them."""
+        """Finish or abandon the revoked partitions' events, commit them, stop serving them.
+
+        Fetched records of those partitions stop being queued and the queued ones are
+        dropped at once; the event in hand may finish (``revoke_timeout_s``) and is
+        committed with the rest, so a clean rebalance handles nothing twice.
+        """
         self._rebalancing = True
-        self._generation += 1
+        self._fetching -= revoked
         for lane in self._lanes.values():
             lane.drop(revoked)
         numbers = {tp.partition for tp in revoked}
@@ -403,6 +409,7 @@ class StageApp:
         await self.checkpoint.commit(revoked)
         self.checkpoint.forget(revoked)
         self._assigned -= revoked
+        self._generation += 1  # what was fetched before is never handled after this point
         for tp in revoked:
             self._paused.pop(tp, None)
         for table in self.tables.values():
@@ -415,6 +422,7 @@ class StageApp:
         self._generation += 1
         self._assignments += 1
         self._assigned = set(assigned)
+        self._fetching = set(assigned)
         numbers = sorted({tp.partition for tp in assigned})
         assert self.ports is not None
         self.ports.metrics.rebalances.labels(self.stage.name).inc()

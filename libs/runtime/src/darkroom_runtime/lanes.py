@@ -101,6 +101,7 @@ class Lane:
         self._task: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
         self._current_tps: set[TopicPartition] = set()
+        self._finished: set[tuple[TopicPartition, int]] = set()
         batched = [b for b in routes.values() if b.route.batching is not None]
         if batched and len(routes) > 1:
             raise ValueError(f"lane {name}: a batched route must be alone in its lane")
@@ -161,10 +162,12 @@ class Lane:
         self._queue.clear()
         if task is None:
             return
-        if self._current is not None and not self._current.done():
-            await asyncio.wait({self._current}, timeout=grace_s)
+        current = self._current
+        if current is not None and not current.done():
+            await asyncio.wait({current}, timeout=grace_s)
+            current.cancel()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(task, *([current] if current else []), return_exceptions=True)
 
     # ---- the loop ------------------------------------------------------------
 
@@ -212,10 +215,17 @@ class Lane:
             try:
                 await asyncio.wait({self._current})
                 if not self._current.cancelled() and (exc := self._current.exception()):
-                    log.error("a lane step failed unexpectedly", exc_info=exc)
+                    # Never move past an event that is not done: take the unfinished ones
+                    # again, in order, after a pause (a later offset must not be
+                    # committed over an earlier one).
+                    log.error("a lane step failed unexpectedly; trying it again", exc_info=exc)
+                    unfinished = [i for i in items if (i.tp, i.record.offset) not in self._finished]
+                    self._queue.extendleft(reversed(unfinished))
+                    await asyncio.sleep(1.0)
             finally:
                 self._current = None
                 self._current_tps = set()
+                self._finished = set()
 
     async def _handle(self, bound: Bound, items: Sequence[Item]) -> None:
         around = bound.route.around
@@ -279,6 +289,7 @@ class Lane:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
         self.host.checkpoint.done(item.tp, record.offset)
+        self._finished.add((item.tp, record.offset))
 
     async def persist(self, item: Item, scope: RecordScope) -> None:
         """Send ``scope``'s table writes to the changelogs, wait for the acks, apply them locally.

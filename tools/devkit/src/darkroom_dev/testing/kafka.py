@@ -1,12 +1,12 @@
 """pytest plugin: the session-scoped ``kafka_bootstrap`` fixture of every Kafka test.
 
-Load it from a conftest with ``pytest_plugins = ["darkroom_cli.testing.kafka"]``.
+Load it from a conftest with ``pytest_plugins = ["darkroom_dev.testing.kafka"]``.
 The broker is chosen once per test session, first match wins:
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` is set: that cluster is used as is.
 2. A Docker engine answers ``docker info``: an ``apache/kafka`` container
    (single-node KRaft) via testcontainers.
-3. Otherwise a :class:`~darkroom_cli.local.kafka.LocalKafka` broker on free ports
+3. Otherwise a :class:`~darkroom_dev.local.kafka.LocalKafka` broker on free ports
    in ``<repo>/.darkroom/test-kafka-<pid>``, removed at the end of the session.
    If tests failed, its logs are copied to ``<repo>/.darkroom/test-kafka-logs/``.
 """
@@ -23,9 +23,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.kafka import HOST, LocalKafka, bootstrap_ready
 from darkroom_common.errors import BrokerUnavailable
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.kafka import HOST, LocalKafka, bootstrap_ready
 
 EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 """Environment variable naming an external cluster to test against."""

@@ -1,6 +1,6 @@
 """A real single-node Apache Kafka 4.0 broker (KRaft, combined broker+controller) run with java.
 
-The jars come from ``tools/jars/kafka/pom.xml`` (see :mod:`darkroom_cli.local.jars`);
+The jars come from ``tools/jars/kafka/pom.xml`` (see :mod:`darkroom_dev.local.jars`);
 no Docker is involved. One state directory holds everything of one broker::
 
     <state_dir>/
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darkroom_cli.local.jars import ensure_jars, java_classpath, repo_root
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError
+from darkroom_dev.local.jars import ensure_jars, java_classpath, repo_root
 
 DEFAULT_PORT = 9092
 """Default PLAINTEXT port of the local broker (the Kafka default)."""
@@ -347,7 +347,7 @@ class LocalKafka:
             "auto.create.topics.enable": str(self.auto_create_topics).lower(),
         }
         path = self.state_dir / "server.properties"
-        lines = ["# Written by darkroom_cli.local.kafka at every start; edits are lost."]
+        lines = ["# Written by darkroom_dev.local.kafka at every start; edits are lost."]
         lines += [f"{key}={value}" for key, value in props.items()]
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from darkroom_cli.testing.faultproxy import INTERNAL_ERROR, SLOW_DOWN, FaultProxy, HttpFault
 from darkroom_common.errors import StorageUnavailable
 from darkroom_common.storage import S3Store
+from darkroom_dev.testing.faultproxy import INTERNAL_ERROR, SLOW_DOWN, FaultProxy, HttpFault
 
 pytestmark = pytest.mark.s3
 

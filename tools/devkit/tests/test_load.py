@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from darkroom_cli.load import MAX_ATTEMPTS, Upload, percentile, plan, post_upload
+from darkroom_dev.load import MAX_ATTEMPTS, Upload, percentile, plan, post_upload
 
 PHOTOS = [Path(f"p{i}.jpg") for i in range(10)]
 

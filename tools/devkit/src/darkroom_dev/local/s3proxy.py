@@ -4,7 +4,7 @@ S3Proxy serves the S3 API over a folder (jclouds ``filesystem`` provider) and
 checks AWS SigV2/SigV4 signatures, including presigned URLs, so the S3 backend
 is tested against a real server that refuses bad signatures. The jars come
 from Maven Central through ``tools/jars/s3proxy/pom.xml``
-(:func:`~darkroom_cli.local.jars.ensure_jars`).
+(:func:`~darkroom_dev.local.jars.ensure_jars`).
 
 State folder layout::
 
@@ -14,7 +14,7 @@ State folder layout::
     s3proxy.pid          the running server's process id
     data/                one folder per bucket
 
-Command line: ``python -m darkroom_cli.local.s3proxy start|stop|status``.
+Command line: ``python -m darkroom_dev.local.s3proxy start|stop|status``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from darkroom_cli.local.jars import ensure_jars, java_classpath, repo_root
 from darkroom_common.errors import ConfigurationError, PermanentError
+from darkroom_dev.local.jars import ensure_jars, java_classpath, repo_root
 
 MAIN_CLASS = "org.gaul.s3proxy.Main"
 DEFAULT_PORT = 8333
@@ -306,7 +306,7 @@ def _port_open(port: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m darkroom_cli.local.s3proxy start|stop|status``; returns the exit code."""
+    """``python -m darkroom_dev.local.s3proxy start|stop|status``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="darkroom-s3proxy", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument(

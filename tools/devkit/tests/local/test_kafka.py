@@ -1,8 +1,7 @@
-"""The local Kafka broker, its CLI and the ``kafka_bootstrap`` fixture, against real brokers."""
+"""The local Kafka broker and the ``kafka_bootstrap`` fixture, against real brokers."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -19,16 +18,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from darkroom_cli.commands import kafka as kafka_command
-from darkroom_cli.local.kafka import (
+from darkroom_cli.__main__ import main
+from darkroom_common.errors import BrokerUnavailable, ConfigurationError
+from darkroom_dev.local.kafka import (
     BrokerInfo,
     LocalKafka,
     bootstrap_ready,
     probe_metadata,
     recorded_ports,
 )
-from darkroom_cli.testing.kafka import free_port, free_ports, kafka_cluster
-from darkroom_common.errors import BrokerUnavailable, ConfigurationError
+from darkroom_dev.testing.kafka import free_port, free_ports, kafka_cluster
 
 
 async def _create_topic(bootstrap: str, partitions: int = 1) -> str:
@@ -141,11 +140,8 @@ def ports() -> tuple[int, ...]:
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``darkroom <argv>`` with only the kafka command registered (as the dispatcher does)."""
-    parser = argparse.ArgumentParser(prog="darkroom")
-    kafka_command.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    """Run ``darkroom <argv>`` in this process."""
+    code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -157,7 +153,9 @@ async def test_local_broker_lifecycle(
     ports: tuple[int, ...],
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)  # the CLI would use that cluster
     port, cport = ports
     state = tmp_path / "kafka"
     broker = LocalKafka(state, port, cport)
@@ -349,56 +347,6 @@ def test_probe_of_a_non_kafka_server_raises(http_server: int) -> None:
 # --- the CLI ----------------------------------------------------------------------------
 
 
-def test_cli_status_of_a_stopped_state_dir_is_json_and_exit_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    port = free_port()
-    code, out, _ = _cli(
-        ["kafka", "status", "--state-dir", str(tmp_path), "--port", str(port)], capsys
-    )
-    assert code == 1
-    body = json.loads(out)
-    assert body["running"] is False
-    assert body["pid"] is None
-    assert body["external"] is False
-    assert body["bootstrap"] == f"127.0.0.1:{port}"
-
-
-def test_cli_start_failure_exits_1_with_reason(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        code, _, err = _cli(
-            ["kafka", "start", "--state-dir", str(tmp_path), "--port", str(port)], capsys
-        )
-    assert code == 1
-    assert "configuration_error" in err
-    assert "already in use" in err
-
-
-def test_cli_with_external_cluster_manages_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    external = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", external)
-    state = tmp_path / "kafka"
-    code, out, _ = _cli(["kafka", "start", "--state-dir", str(state)], capsys)
-    assert code == 0
-    assert f"external Kafka cluster at {external}" in out
-    assert not state.exists()
-    code, out, _ = _cli(["kafka", "stop", "--state-dir", str(state)], capsys)
-    assert code == 0
-    assert "not managed here" in out
-    code, out, _ = _cli(["kafka", "status", "--state-dir", str(state)], capsys)
-    assert code == 1
-    assert json.loads(out) == {"external": True, "bootstrap": external, "running": False}
-
-
 # --- the fixture's choice of cluster ----------------------------------------------------
 
 
@@ -415,7 +363,7 @@ def test_cluster_from_environment_is_used_as_is(
 @pytest.mark.slow
 def test_cluster_id_starting_with_a_dash_formats(tmp_path, monkeypatch):
     """Regression: a random id like '-x…' was read by kafka-storage as an option."""
-    import darkroom_cli.local.kafka as kafka_module
+    import darkroom_dev.local.kafka as kafka_module
 
     monkeypatch.setattr(kafka_module, "_cluster_id", lambda: "-" + "A" * 21)
     port, controller = free_ports(2)

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from darkroom_cli.local.jars import ensure_jars
-from darkroom_cli.local.s3proxy import LocalS3Proxy, LocalServerError, main
-from darkroom_cli.testing.s3 import free_port
 from darkroom_common.storage import S3Store, StorageAccessDenied, StorageSettings
+from darkroom_dev.local.jars import ensure_jars
+from darkroom_dev.local.s3proxy import LocalS3Proxy, LocalServerError, main
+from darkroom_dev.testing.s3 import free_port
 
 pytestmark = pytest.mark.s3
 

@@ -38,9 +38,9 @@ from typing import Any
 
 import httpx
 
-from darkroom_cli.local.pipeline import LocalPipeline
 from darkroom_cli.tracker import JobEnd, JobTracker
 from darkroom_common.topics import read_to_end
+from darkroom_dev.local.pipeline import LocalPipeline
 from darkroom_schemas import CatalogedV1, WireFormatError, decode
 
 MAX_ATTEMPTS = 5

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from darkroom_cli.local.services import SERVICES, ServiceGroup
 from darkroom_cli.tracker import JobEnd, JobTracker
 from darkroom_common.storage import FilesystemStore, ObjectStore, StorageSettings, open_store
 from darkroom_common.topics import create_topics, layouts
 from darkroom_common.uploads import UploadPublisher, upload_file
+from darkroom_dev.local.services import SERVICES, ServiceGroup
 from darkroom_schemas import UploadedV1
 
 

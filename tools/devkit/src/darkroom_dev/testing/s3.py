@@ -1,9 +1,9 @@
 """Pytest plugin: a real S3-compatible server for the test session.
 
-Load it from the root ``conftest.py`` (``pytest_plugins = [..., "darkroom_cli.testing.s3"]``).
+Load it from the root ``conftest.py`` (``pytest_plugins = [..., "darkroom_dev.testing.s3"]``).
 
 Fixtures:
-    ``s3_server`` (session): starts :class:`~darkroom_cli.local.s3proxy.LocalS3Proxy`
+    ``s3_server`` (session): starts :class:`~darkroom_dev.local.s3proxy.LocalS3Proxy`
         on a free port with its state in ``<repo>/.darkroom/test-s3-<pid>`` and
         stops it (and removes the folder) when the session ends. When
         ``DARKROOM_TEST_S3_ENDPOINT`` is set, that server is used instead, with
@@ -28,10 +28,10 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from darkroom_cli.local.jars import repo_root
-from darkroom_cli.local.s3proxy import LocalS3Proxy
-from darkroom_cli.local.services import free_port
 from darkroom_common.storage import MIN_PART_BYTES, S3Store, StorageSettings
+from darkroom_dev.local.jars import repo_root
+from darkroom_dev.local.s3proxy import LocalS3Proxy
+from darkroom_dev.local.services import free_port
 
 
 @dataclass(frozen=True, slots=True)
