@@ -32,6 +32,12 @@ def test_workers_joining_and_leaving_mid_run_lose_and_repeat_nothing(kafka_boots
     first = {p.name: p for p in group.processes}
     try:
 
+        def ready(processes) -> None:
+            """Wait until each process has its partitions (a SIGTERM before that kills it)."""
+            deadline = time.monotonic() + 90
+            for sp in processes:
+                sp.wait_ok(f"http://127.0.0.1:{sp.web_port}/readyz", deadline)
+
         def stop(name: str) -> None:
             sp = first[name]
             os.killpg(sp.process.pid, signal.SIGTERM)
@@ -41,22 +47,27 @@ def test_workers_joining_and_leaving_mid_run_lose_and_repeat_nothing(kafka_boots
             tracker = JobTracker(pipeline.bootstrap, topic_prefix=pipeline.prefix)
             await tracker.start()
             try:
+                await asyncio.to_thread(ready, first.values())
                 uploads = await pipeline.upload(PHOTOS[:7], gallery="rebalance-a")
                 joined = {name: group.start(name) for name in ("ingest", "variants", "catalog")}
-                await asyncio.sleep(3)
                 uploads += await pipeline.upload(PHOTOS[7:14], gallery="rebalance-b")
-                await asyncio.sleep(3)
+                await asyncio.to_thread(ready, joined.values())
                 stop("variants")
                 stop("catalog")
                 group.kill(joined["ingest"])
                 uploads += await pipeline.upload(PHOTOS[14:], gallery="rebalance-a")
                 started = time.monotonic()
-                stopped = {first["variants"], first["catalog"], joined["ingest"]}
+                stopped = [first["variants"], first["catalog"], joined["ingest"]]
                 ends = await tracker.wait(
                     [u.job_id for u in uploads],
                     timeout_s=300,
                     should_abort=lambda: next(
-                        (f"{p.name} exited" for p in group.exited() if p not in stopped), None
+                        (
+                            f"{p.name} exited"
+                            for p in group.exited()
+                            if not any(p is s for s in stopped)
+                        ),
+                        None,
                     ),
                 )
                 return await verify_outcome(

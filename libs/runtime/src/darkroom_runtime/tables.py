@@ -374,8 +374,14 @@ class Table:
         self._ready.add(partition)
 
     def release(self, partition: int) -> None:
-        """Stop serving ``partition`` (revoked); its local data stays for a later restore."""
+        """Stop serving ``partition`` (revoked); its local data stays for a later restore.
+
+        A RocksDB partition is closed, so that its next owner can open it when it runs
+        on the same data folder (several workers on one machine).
+        """
         self._ready.discard(partition)
+        if self.store_kind == "rocksdb" and (store := self._stores.pop(partition, None)):
+            store.close()
 
     def pending(self, scope: RecordScope) -> list[tuple[bytes, bytes | None]]:
         """Return ``scope``'s buffered writes of this table as changelog records."""
