@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml tools/devkit/pyproject.toml
 
-.PHONY: help run test lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
+.PHONY: help run test soak-runtime lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ run: bootstrap ## the main job on embedded defaults (local broker, filesystem st
 
 test: bootstrap test-tools ## the whole test suite against a real broker and a real S3 server, with the coverage gate
 	$(VENV)/bin/pytest --cov --cov-report=term-missing:skip-covered
+
+soak-runtime: bootstrap ## the stage runtime's long repetitions: darkroom run twice x20, catalog state loss x20 (CI runs 10 and 4)
+	DARKROOM_RUN_TWICE_REPS=20 DARKROOM_STATE_LOSS_RUNS=20 $(VENV)/bin/pytest -p no:cacheprovider \
+		tests/test_run_twice.py tests/faults/test_state_loss.py tests/test_rebalance_e2e.py
 
 check: lint typecheck ## ruff (lint + format) and mypy
 

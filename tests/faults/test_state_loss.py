@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
 RUNS = int(os.environ.get("DARKROOM_STATE_LOSS_RUNS", "4"))
 WINDOW_S = tuple(
-    float(x) for x in os.environ.get("DARKROOM_STATE_LOSS_WINDOW_S", "0.5,12").split(",")
+    float(x) for x in os.environ.get("DARKROOM_STATE_LOSS_WINDOW_S", "1,25").split(",")
 )
 """Kill points are drawn uniformly from this window after the uploads (seconds)."""
 PHOTOS = [

@@ -10,10 +10,17 @@ from pathlib import Path
 import pytest
 import pyvips
 
+from darkroom_common.metrics import Metrics
 from darkroom_common.storage import FilesystemStore
 from darkroom_raw_provider.develop import develop_raw, needed_long_edge, wants
 from darkroom_raw_provider.settings import RawProviderSettings
 from darkroom_schemas import ImageMetadata, ProbeInfo, ValidatedV1
+
+
+def develop_raw_(event, **kw):
+    """:func:`develop_raw` counting in the process registry, as the worker does."""
+    return develop_raw(event, metrics=Metrics.of(), **kw)
+
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus"
@@ -86,7 +93,7 @@ def test_cr2_embedded_preview_becomes_a_validated_master(store):
     key = put(store, "raw/cr2_canon_img5952.cr2")
     settings = RawProviderSettings(policy="embedded-preview")
     out = asyncio.run(
-        develop_raw(raw_event(key, "cr2", 3522, 2348), store=store, settings=settings)
+        develop_raw_(raw_event(key, "cr2", 3522, 2348), store=store, settings=settings)
     )
     assert out.accepted
     assert out.derived_from == key
@@ -106,7 +113,7 @@ def test_cr2_embedded_preview_becomes_a_validated_master(store):
 def test_garbage_raw_is_rejected_with_the_engine_reason(store):
     key = put(store, "raw/metadata_only/exiftool_Panasonic.rw2")
     out = asyncio.run(
-        develop_raw(
+        develop_raw_(
             raw_event(key, "rw2", 3664, 2754),
             store=store,
             settings=RawProviderSettings(policy="develop"),
@@ -120,7 +127,7 @@ def test_garbage_raw_is_rejected_with_the_engine_reason(store):
 
 def test_missing_original_is_a_rejection_not_a_crash(store):
     out = asyncio.run(
-        develop_raw(
+        develop_raw_(
             raw_event("originals/g1/i1/gone.cr2", "cr2", 10, 10),
             store=store,
             settings=RawProviderSettings(),

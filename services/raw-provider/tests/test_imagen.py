@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
 
 from darkroom_common.errors import ProviderUnavailable
+from darkroom_common.metrics import Metrics
 from darkroom_common.storage import FilesystemStore
 from darkroom_raw_provider.imagen import ImagenProvider, normalise_status, retry_after_seconds
 from darkroom_raw_provider.settings import ImagenSettings, RawProviderSettings
@@ -22,6 +23,7 @@ from darkroom_schemas import ProbeInfo, ValidatedV1
 
 API_KEY = "sk-imagen-test-7f3a9c0e51d24b68"  # the fake server's key (testing.API_KEY)
 RAW_KEY = "originals/g1/i1/sample.dng"
+METRICS = Metrics.of(REGISTRY)
 
 
 def settings_for(fake, **over) -> ImagenSettings:
@@ -67,7 +69,7 @@ class Sleeps:
 
 async def develop(fake, store, **over) -> tuple[ValidatedV1, ImagenProvider, Sleeps]:
     sleeps = Sleeps()
-    provider = ImagenProvider(store, settings_for(fake, **over), sleep=sleeps)
+    provider = ImagenProvider(store, settings_for(fake, **over), metrics=METRICS, sleep=sleeps)
     try:
         return await provider.develop(raw_event()), provider, sleeps
     finally:
@@ -267,7 +269,9 @@ async def test_missing_original_is_a_rejection(imagen, store):
 
 
 async def test_without_a_key_the_provider_is_not_configured(imagen, store):
-    provider = ImagenProvider(store, ImagenSettings(base_url=f"{imagen.base_url}/v1"))
+    provider = ImagenProvider(
+        store, metrics=METRICS, settings=ImagenSettings(base_url=f"{imagen.base_url}/v1")
+    )
     out = await provider.develop(raw_event())
     assert out.reason_code == "provider_not_configured"
     assert not imagen.hits
