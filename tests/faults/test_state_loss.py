@@ -78,7 +78,7 @@ def test_catalog_killed_and_restarted_without_its_state_loses_nothing(
                 pipeline.services.kill(victim)
                 shutil.rmtree(state, ignore_errors=True)  # none yet when killed very early
                 started = time.monotonic()
-                pipeline.services.start("catalog")
+                restarted = pipeline.services.start("catalog")
                 ends = await tracker.wait(
                     [u.job_id for u in uploads],
                     timeout_s=240,
@@ -86,6 +86,13 @@ def test_catalog_killed_and_restarted_without_its_state_loses_nothing(
                         (f"{p.name} exited" for p in pipeline.services.exited() if p is not victim),
                         None,
                     ),
+                )
+                # The jobs may all have ended before the kill: the rebuilt catalog must
+                # answer for them, so wait until it has restored its partitions.
+                await asyncio.to_thread(
+                    restarted.wait_ok,
+                    f"http://127.0.0.1:{restarted.web_port}/readyz",
+                    time.monotonic() + 120,
                 )
                 return await verify_outcome(
                     pipeline,

@@ -117,16 +117,12 @@ async def read_letters(
 
 async def requeue(bootstrap: str, letters: list[Letter]) -> int:
     """Produce each letter's original payload to its source topic with its original key; return the count."""
-    from aiokafka import AIOKafkaProducer
+    from darkroom_common.producer import KafkaEventProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
+    async with KafkaEventProducer(bootstrap, client_id="darkroom-dlq") as producer:
         for letter in letters:
             e = letter.envelope
-            await producer.send_and_wait(e.source_topic, e.payload, key=e.key)
-    finally:
-        await producer.stop()
+            await (await producer.send_raw(e.source_topic, e.payload, key=e.key))
     return len(letters)
 
 

@@ -174,21 +174,16 @@ async def produce(
     """
     import asyncio
 
-    from aiokafka import AIOKafkaProducer
-
+    from darkroom_common.producer import KafkaEventProducer
     from darkroom_schemas import encode
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    try:
+    async with KafkaEventProducer(bootstrap, client_id="darkroom-replay") as producer:
         for i, e in enumerate(events):
             if rate:
                 await asyncio.sleep(max(0.0, started + i / rate - loop.time()))
-            await producer.send_and_wait(topic, encode(e), key=e.image_id.encode())
-    finally:
-        await producer.stop()
+            await (await producer.send_raw(topic, encode(e), key=e.image_id.encode()))
 
 
 def _settings(args: argparse.Namespace) -> DarkroomSettings:

@@ -157,6 +157,14 @@ class StageApp:
         """Start ``start()`` with the worker and ``stop()`` when it stops (in reverse order)."""
         self._services.append((start, stop))
 
+    def on_stop(self, stop: Callable[[], Awaitable[None]]) -> None:
+        """Call ``stop()`` when the worker stops (after its lanes, before its producer)."""
+
+        async def nothing() -> None:
+            return None
+
+        self.service(nothing, stop)
+
     def attach(self, lanes: Iterable[Lane], ports: Ports, runner: RecordRunner) -> None:
         """Install the lanes, ports and runner built by :func:`~darkroom_runtime.mount.mount`."""
         assert isinstance(ports.producer, KafkaEventProducer)

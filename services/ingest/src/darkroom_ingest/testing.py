@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from darkroom_common.topics import create_topics, layouts
+from darkroom_common.topics import create_topics, layouts, partition_counts
 from darkroom_schemas import decode
 
 UPLOAD_KEY = "upload-key-0123456789abcdef"
@@ -104,12 +104,8 @@ def read_events(
     """
 
     async def partitions() -> list[TopicPartition]:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-        await producer.start()
-        try:
-            return [TopicPartition(topic, p) for p in sorted(await producer.partitions_for(topic))]
-        finally:
-            await producer.stop()
+        count = (await partition_counts(bootstrap, [topic])).get(topic, 0)
+        return [TopicPartition(topic, p) for p in range(count)]
 
     async def run() -> list[Any]:
         parts = await partitions()

@@ -37,8 +37,5 @@ def build_app(settings: RawProviderSettings, ports: Ports | None = None) -> Stag
         for provider in providers.values():
             await provider.aclose()
 
-    async def nothing() -> None:
-        return None
-
-    app.service(nothing, close_providers)
+    app.on_stop(close_providers)
     return mount(app, "raw-provider", routes(ports, providers), ports)

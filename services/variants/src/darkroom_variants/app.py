@@ -28,11 +28,8 @@ def build_app(settings: VariantsSettings, ports: Ports | None = None) -> StageAp
     app = StageApp("variants", settings)
     executor = ThreadPoolExecutor(settings.render_threads, thread_name_prefix="render")
 
-    async def nothing() -> None:
-        return None
-
     async def stop_rendering() -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app.service(nothing, stop_rendering)
+    app.on_stop(stop_rendering)
     return mount(app, "variants", routes(ports, settings, executor), ports)
