@@ -271,10 +271,6 @@ class CatalogApi:
             await response.write_eof()
             return response
 
-    async def ready(self) -> list[str]:
-        """Return why this worker is not ready (empty when it is)."""
-        return self.app.ready_problems()
-
     # ---- endpoints -----------------------------------------------------------
 
     def _register(self) -> None:
