@@ -235,6 +235,7 @@ STAGES: tuple[Stage, ...] = (
             "ingest-held",
             "ingest-queued",
             "ingest-active",
+            "ingest-verdicts",
         ),
     ),
     Stage(

@@ -83,6 +83,7 @@ class Gate:
             held=self.tables["ingest-held"],
             queued=self.tables["ingest-queued"],
             active=self.tables["ingest-active"],
+            verdicts=self.tables["ingest-verdicts"],
         )
         self.handler = IngestHandler(
             store, self.index, self.state, galleries, IngestSettings(), Metrics(self.registry)
@@ -263,3 +264,118 @@ async def test_an_event_of_another_kind_is_dead_lettered(gate):
     with pytest.raises(PoisonEvent) as info:
         await gate(verdict)
     assert (info.value.reason_code, info.value.retriable) == ("unexpected_event", False)
+
+
+def reused(gate: Gate) -> float:
+    """How many uploads the gate answered from a stored verdict."""
+    value = gate.registry.get_sample_value(
+        "darkroom_redelivery_reused_total", {"service": "ingest", "kind": "verdict"}
+    )
+    return value or 0.0
+
+
+def bytes_read(gate: Gate) -> float:
+    """Bytes the gate read from the object store."""
+    value = gate.registry.get_sample_value("darkroom_object_bytes_total", {"direction": "read"})
+    return value or 0.0
+
+
+async def test_a_re_sent_upload_gets_its_stored_verdict_without_reading_the_original(gate, store):
+    first = await gate.upload(JPEG_A, "auto-g")
+    [verdict] = await gate(first)
+    assert verdict.accepted, verdict.reason_message
+    read = bytes_read(gate)
+    await store.delete(first.object_key)  # a re-read would now be missing_original
+
+    [redelivered] = await gate(first)  # the same event again
+    assert redelivered == verdict  # the same validated event, event_id included
+    replayed = first.model_copy(update={"event_id": uuid.uuid4(), "occurred_at": utcnow()})
+    [again] = await gate(replayed)  # the same job attempt, sent anew
+    assert again == verdict
+    assert (bytes_read(gate), reused(gate)) == (read, 2)
+    assert gate.index.count("auto-g") == 1
+
+
+async def test_a_new_attempt_or_a_new_job_is_validated_again(gate, store):
+    first = await gate.upload(JPEG_A, "auto-g")
+    [verdict] = await gate(first)
+    read = bytes_read(gate)
+
+    retry = first.model_copy(
+        update={"event_id": uuid.uuid4(), "attempt": 2, "source": "retry", "occurred_at": utcnow()}
+    )
+    [retried] = await gate(retry)
+    assert (retried.accepted, retried.attempt) == (True, 2)
+    assert retried.event_id != verdict.event_id
+    assert bytes_read(gate) == 2 * read
+    assert reused(gate) == 0
+
+    # A re-upload of the image under a new job, with other bytes at the same key.
+    data = JPEG_B.read_bytes()
+    await store.put(first.object_key, data)
+    reupload = first.model_copy(
+        update={"event_id": uuid.uuid4(), "job_id": "job-2", "size_bytes": len(data)}
+    )
+    [other] = await gate(reupload)
+    assert other.accepted, other.reason_message
+    assert other.sha256 not in (None, verdict.sha256)
+    assert bytes_read(gate) == 2 * read + len(data)
+    [redelivered] = await gate(reupload)  # the newest job's verdict is the one kept
+    assert redelivered == other
+    assert reused(gate) == 1
+
+
+async def test_a_rejection_is_sent_again_and_a_missing_original_is_looked_for_again(gate, store):
+    bad = await gate.upload(NOT_AN_IMAGE, "auto-g")
+    [rejected] = await gate(bad)
+    assert not rejected.accepted
+    assert rejected.reason_code not in (None, "missing_original")
+    await store.delete(bad.object_key)
+    [again] = await gate(bad)
+    assert again == rejected  # the same failure, not missing_original
+    assert reused(gate) == 1
+
+    lost = await gate.upload(JPEG_A, "auto-g")
+    await store.delete(lost.object_key)
+    [missing] = await gate(lost)
+    assert missing.reason_code == "missing_original"
+    await store.put(lost.object_key, JPEG_A.read_bytes())  # restored by an operator
+    [found] = await gate(lost)
+    assert found.accepted, found.reason_message
+
+
+async def test_an_s3_notification_is_matched_by_its_event_only(gate, store):
+    first = await gate.upload(JPEG_A, "auto-g", source="s3-notification")
+    [verdict] = await gate(first)
+    [redelivered] = await gate(first)
+    assert redelivered == verdict
+    # The same key written again: the bridge's event has the same job id and attempt.
+    await store.put(first.object_key, JPEG_B.read_bytes())
+    overwrite = first.model_copy(update={"event_id": uuid.uuid4(), "occurred_at": utcnow()})
+    [other] = await gate(overwrite)
+    assert other.sha256 != verdict.sha256
+    assert reused(gate) == 1
+
+
+async def test_a_delete_forgets_the_stored_verdict(gate, store):
+    first = await gate.upload(JPEG_A, "auto-g")
+    await gate(first)
+    assert gate.state.verdicts.get(first.image_id) is not None
+    await gate(deleted(first))
+    assert gate.state.verdicts.get(first.image_id) is None
+    [again] = await gate(first)  # its original is gone with it
+    assert again.reason_code == "missing_original"
+
+
+async def test_a_re_sent_upload_of_a_held_job_is_held_again_and_a_start_releases_it(gate, store):
+    held = await gate.upload(JPEG_A, "manual-g")
+    assert await gate(held) == []
+    stored = gate.state.held.get(held.image_id)
+    await store.delete(held.object_key)
+    assert await gate(held) == []  # held again, with the same verdict
+    assert gate.state.held.get(held.image_id) == stored
+    [released] = await gate(start(held))
+    assert (released.accepted, str(released.event_id)) == (True, stored["event_id"])
+    [again] = await gate(start(held))  # nothing held: the stored verdict, not a re-read
+    assert again.event_id == released.event_id
+    assert reused(gate) == 2

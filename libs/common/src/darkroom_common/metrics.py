@@ -143,11 +143,31 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.reconciler_runs = Counter(
+            metric_name("reconciler", "runs"),
+            "Runs of a stage's reconciler (the catalog's: jobs left non-terminal), by service.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.reconciler_jobs = Counter(
+            metric_name("reconciler", "jobs"),
+            "Jobs a reconciler acted on, by service and outcome "
+            "(finished, advanced, failed_stalled).",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
         self.provider_poll_seconds = Histogram(
             metric_name("provider", "poll", "seconds"),
             "Time from starting a provider step (edit, export) until it reported COMPLETED or FAILED.",
             ["provider", "step"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.redelivery_reused = Counter(
+            metric_name("redelivery", "reused"),
+            "Re-sent events answered from earlier work instead of doing it again, by service "
+            "and kind (verdict: ingest's stored verdict; master: a RAW master already developed).",
+            ["service", "kind"],
             registry=self.registry,
         )
 

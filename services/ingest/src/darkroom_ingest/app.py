@@ -35,6 +35,9 @@ def build_app(settings: IngestSettings, ports: Ports | None = None) -> StageApp:
         table("ingest-content"), table("ingest-gallery-counts"), table("ingest-image-content")
     )
     state = GateState(
-        held=table("ingest-held"), queued=table("ingest-queued"), active=table("ingest-active")
+        held=table("ingest-held"),
+        queued=table("ingest-queued"),
+        active=table("ingest-active"),
+        verdicts=table("ingest-verdicts"),
     )
     return mount(app, "ingest", routes(settings, ports, index, state), ports)

@@ -20,10 +20,14 @@ terminal jobs, in order, and owns its state:
   gallery had no bound are not counted when a bound is set later.
 * **profile**: the gallery's profile fills ``ValidatedV1.profile`` when the
   upload names none.
+* **re-sent uploads**: an ``uploaded`` event already validated (same event, or
+  same job attempt) gets its stored verdict, the same ``validated`` event, without
+  the original being read again (:mod:`darkroom_ingest.verdicts`); what follows —
+  hold, queue, release — is as for a fresh verdict.
 * **image-deleted**: the image's content hash is forgotten (the same bytes can
   be uploaded again) and the gallery's count decremented, its held/queued/active
-  entries dropped, and every object under ``originals/<gallery>/<image>/``
-  deleted. Idempotent.
+  entries and stored verdict dropped, and every object under
+  ``originals/<gallery>/<image>/`` deleted. Idempotent.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from darkroom_common.ports import GallerySettings
 from darkroom_common.storage import ObjectStore
 from darkroom_ingest.settings import IngestSettings
 from darkroom_ingest.validate import GalleryIndex, validate_upload
+from darkroom_ingest.verdicts import VerdictStore
 from darkroom_runtime import Emit
 from darkroom_schemas import (
     CatalogedV1,
@@ -151,11 +156,15 @@ class GateState:
             (``ingest-queued``).
         active: gallery_id → list of image ids released and not yet cataloged
             (``ingest-active``).
+        verdicts: image_id → the last upload validated and its verdict
+            (``ingest-verdicts``, see :class:`~darkroom_ingest.verdicts.VerdictStore`);
+            ``None``: every upload is validated.
     """
 
     held: StateTable
     queued: StateTable
     active: StateTable
+    verdicts: StateTable | None = None
 
 
 class IngestHandler:
@@ -188,6 +197,7 @@ class IngestHandler:
         self.galleries = galleries
         self.settings = settings
         self.metrics = metrics
+        self.verdicts = VerdictStore(state.verdicts)
 
     async def __call__(self, event: Any) -> list[Emit]:
         """Handle one event; return the ``validated`` events to send.
@@ -214,17 +224,24 @@ class IngestHandler:
         return emits + self.drain(gallery)
 
     async def on_upload(self, upload: UploadedV1, gallery: GallerySettingsV1) -> list[Emit]:
-        """Validate (or take the held verdict of a start); hold, queue or release it."""
+        """Validate (or take the held verdict of a start, or the stored verdict of a
+        re-sent upload); hold, queue or release it."""
         if upload.source == "start" and (held := self.state.held.get(upload.image_id)):
             del self.state.held[upload.image_id]
             return self.release(ValidatedV1.model_validate(held), gallery)
-        verdict = await validate_upload(
-            upload,
-            store=self.store,
-            index=self.index,
-            settings=self.settings,
-            metrics=self.metrics,
-        )
+        verdict = self.verdicts.lookup(upload)
+        if verdict is not None:
+            self.metrics.redelivery_reused.labels("ingest", "verdict").inc()
+            log.info("already validated: the stored verdict is sent again")
+        else:
+            verdict = await validate_upload(
+                upload,
+                store=self.store,
+                index=self.index,
+                settings=self.settings,
+                metrics=self.metrics,
+            )
+            self.verdicts.remember(upload, verdict)
         if not verdict.accepted:
             return [Emit("validated", self.fill(verdict, gallery))]
         if gallery.processing_mode == "manual" and upload.source not in NOT_HELD_SOURCES:
@@ -277,6 +294,7 @@ class IngestHandler:
                 q for q in queued if q.get("image_id") != event.image_id
             ]
         self._drop(self.state.active, event.gallery_id, event.image_id)
+        self.verdicts.forget(event.image_id)
         removed = await delete_image_objects(
             self.store, "originals", event.gallery_id, event.image_id
         )
