@@ -27,7 +27,7 @@ from darkroom_dev.local.kafka import (
     probe_metadata,
     recorded_ports,
 )
-from darkroom_dev.testing.kafka import free_port, free_ports, kafka_cluster
+from darkroom_dev.testing.kafka import free_port, free_ports, session_kafka
 
 
 async def _create_topic(bootstrap: str, partitions: int = 1) -> str:
@@ -355,7 +355,7 @@ def test_cluster_from_environment_is_used_as_is(
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-a:9092,broker-b:9092")
     monkeypatch.setenv("DARKROOM_HOME", str(tmp_path))
-    with kafka_cluster() as bootstrap:
+    with session_kafka() as bootstrap:
         assert bootstrap == "broker-a:9092,broker-b:9092"
     assert list(tmp_path.iterdir()) == []
 

@@ -26,6 +26,7 @@ import struct
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,14 @@ class LocalKafka:
         auto_create_topics: ``auto.create.topics.enable``; off because Darkroom
             creates every topic explicitly from its topic registry.
         java: the java executable; ``$JAVA_HOME/bin/java`` or ``java`` on PATH if ``None``.
+        node_id: the KRaft ``node.id`` (1 for the single node).
+        voters: ``controller.quorum.voters`` (``"id@host:port,..."``); ``None`` means
+            this node alone (``"<node_id>@127.0.0.1:<controller_port>"``).
+        cluster_id: the id ``kafka-storage format`` writes on first start; every node
+            of one cluster needs the same. ``None`` draws a random one.
+        extra_config: ``server.properties`` entries that override or add to the
+            single-node defaults (e.g. replication factors of a multi-node cluster).
+        heap_opts: the JVM heap flags; :data:`HEAP_OPTS` if ``None``.
 
     The broker outlives this object and the Python process: it runs in its own
     session and is found again through ``kafka.pid``.
@@ -229,12 +238,22 @@ class LocalKafka:
         *,
         auto_create_topics: bool = False,
         java: str | None = None,
+        node_id: int = _NODE_ID,
+        voters: str | None = None,
+        cluster_id: str | None = None,
+        extra_config: Mapping[str, str] | None = None,
+        heap_opts: tuple[str, ...] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.port = port
         self.controller_port = controller_port if controller_port is not None else port + 1
         self.auto_create_topics = auto_create_topics
         self.java = java
+        self.node_id = node_id
+        self.voters = voters or f"{node_id}@{HOST}:{self.controller_port}"
+        self.cluster_id = cluster_id
+        self.extra_config = dict(extra_config or {})
+        self.heap_opts = heap_opts if heap_opts is not None else HEAP_OPTS
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -324,8 +343,8 @@ class LocalKafka:
     def _write_config(self) -> Path:
         props = {
             "process.roles": "broker,controller",
-            "node.id": str(_NODE_ID),
-            "controller.quorum.voters": f"{_NODE_ID}@{HOST}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -345,6 +364,7 @@ class LocalKafka:
             "broker.session.timeout.ms": "4000",
             "broker.heartbeat.interval.ms": "500",
             "auto.create.topics.enable": str(self.auto_create_topics).lower(),
+            **self.extra_config,
         }
         path = self.state_dir / "server.properties"
         lines = ["# Written by darkroom_dev.local.kafka at every start; edits are lost."]
@@ -356,7 +376,7 @@ class LocalKafka:
         log4j = repo_root() / "tools" / "jars" / "kafka" / "log4j2.yaml"
         return [
             java,
-            *HEAP_OPTS,
+            *self.heap_opts,
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
@@ -379,7 +399,7 @@ class LocalKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 # One argument: an id may start with "-", which argparse takes for an option.
-                f"--cluster-id={_cluster_id()}",
+                f"--cluster-id={self.cluster_id or _cluster_id()}",
                 "--config",
                 str(config),
                 "--ignore-formatted",
@@ -400,12 +420,14 @@ class LocalKafka:
             f"--- tail of {self.server_log_path} ---\n{_tail(self.server_log_path, 30)}"
         )
 
-    def start(self, timeout_s: float = 60.0) -> str:
+    def start(self, timeout_s: float = 60.0, *, wait: bool = True) -> str:
         """Start the broker (or find it running) and return its bootstrap ``"127.0.0.1:<port>"``.
 
         Idempotent: if the pid file names a live broker, this only waits until it
         answers (its settings are not changed). Fetches the jars on first use and
-        formats the storage once.
+        formats the storage once. With ``wait=False`` it returns right after
+        launching: a node of a multi-node quorum cannot answer with a controller
+        before a majority of the voters runs (see :mod:`darkroom_dev.local.cluster`).
 
         Raises:
             ConfigurationError: java or Maven is missing, the port is taken by another
@@ -426,6 +448,8 @@ class LocalKafka:
                 f"the Kafka broker in {self.state_dir} already runs with ports {running}, "
                 f"not ({self.port}, {self.controller_port}); stop it first"
             )
+        if not wait:
+            return self.bootstrap
         deadline = time.monotonic() + timeout_s
         while True:
             pid = self.pid()
@@ -467,6 +491,28 @@ class LocalKafka:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{self._proc.pid}\n")
+
+    def kill(self) -> bool:
+        """SIGKILL the broker's process group at once (no controlled shutdown) and reap it.
+
+        Fault injection: the data dir is left as a crash leaves it. Returns ``True``
+        if a running broker was killed, ``False`` if none was running; the pid file
+        is removed either way.
+        """
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self._alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._proc is not None and self._proc.pid == pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=1)
+            self._proc = None
+        self.pid_file.unlink(missing_ok=True)
+        return True
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker: SIGTERM (controlled shutdown), then SIGKILL after ``timeout_s`` s.

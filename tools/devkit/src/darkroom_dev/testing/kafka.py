@@ -9,6 +9,15 @@ The broker is chosen once per test session, first match wins:
 3. Otherwise a :class:`~darkroom_dev.local.kafka.LocalKafka` broker on free ports
    in ``<repo>/.darkroom/test-kafka-<pid>``, removed at the end of the session.
    If tests failed, its logs are copied to ``<repo>/.darkroom/test-kafka-logs/``.
+
+Tests that need several brokers (replication, losing a broker) request the
+session-scoped ``kafka_cluster`` fixture instead: a
+:class:`~darkroom_dev.local.cluster.LocalKafkaCluster` of three nodes in
+``<repo>/.darkroom/test-kafka-cluster-<pid>``, started on first request only and
+removed at the end of the session (logs kept in
+``<repo>/.darkroom/test-kafka-cluster-logs/`` if tests failed). It ignores
+``KAFKA_BOOTSTRAP_SERVERS`` and Docker: the tests kill and restart its nodes.
+Mark such tests ``kafka`` and ``slow``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from collections.abc import Iterator
 import pytest
 
 from darkroom_common.errors import BrokerUnavailable
+from darkroom_dev.local.cluster import LocalKafkaCluster
 from darkroom_dev.local.jars import repo_root
 from darkroom_dev.local.kafka import HOST, LocalKafka, bootstrap_ready
 
@@ -120,7 +130,7 @@ def docker_kafka(timeout_s: float = 90.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def kafka_cluster(session: pytest.Session | None = None) -> Iterator[str]:
+def session_kafka(session: pytest.Session | None = None) -> Iterator[str]:
     """Yield the bootstrap servers of the test cluster, chosen as the module docstring says.
 
     ``session`` lets the local path keep the broker logs when tests failed. If the
@@ -162,5 +172,41 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     Auto-topic-creation is off on the brokers this fixture starts: create topics
     with ``AIOKafkaAdminClient`` first, with unique names per test.
     """
-    with kafka_cluster(request.session) as bootstrap:
+    with session_kafka(request.session) as bootstrap:
         yield bootstrap
+
+
+CLUSTER_BROKERS = 3
+"""Node count of the ``kafka_cluster`` fixture's cluster."""
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(request: pytest.FixtureRequest) -> Iterator[LocalKafkaCluster]:
+    """A started local 3-node KRaft cluster (:class:`LocalKafkaCluster`) for this session.
+
+    Use ``.bootstrap`` for clients; ``kill(i)``/``restart(i)`` inject broker loss.
+    A test that kills a node restarts it before it ends, so later tests find all
+    three nodes. Auto-topic-creation is off; replication factor 3 and
+    ``min.insync.replicas`` 2 are the broker defaults.
+
+    Raises:
+        ConfigurationError, BrokerUnavailable: the cluster could not be started
+            (its state dir is kept for inspection).
+    """
+    root = repo_root() / ".darkroom"
+    state_dir = root / f"test-kafka-cluster-{os.getpid()}"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    cluster = LocalKafkaCluster(state_dir, brokers=CLUSTER_BROKERS)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if request.session.testsfailed:
+            kept = root / "test-kafka-cluster-logs"
+            kept.mkdir(parents=True, exist_ok=True)
+            for node in cluster.nodes:
+                for log in (node.log_path, node.server_log_path):
+                    if log.is_file():
+                        shutil.copy2(log, kept / f"node-{node.node_id}-{log.name}")
+        shutil.rmtree(state_dir, ignore_errors=True)
