@@ -9,26 +9,44 @@ second ``validated`` event whose ``derived_from`` names the RAW original, so the
 variants planner renders it like any raster upload, while the job keeps the
 RAW's own EXIF. A RAW that cannot be developed (no image data, garbage, black)
 becomes a rejection with the engine's reason code.
+
+A master is developed once per RAW bytes, provider and policy: before developing,
+:class:`DevelopHandler` reads the master object's metadata (a HEAD, see
+:func:`~darkroom_raw_provider.providers.reused_master`); when it was developed from
+the same RAW (sha256) by the same provider with the same policy, the master's
+``validated`` event is sent again without developing (a redelivered or re-sent
+event, a retry), counted in ``darkroom_redelivery_reused_total{kind="master"}``.
+Rejections are not remembered: a RAW that failed is developed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from darkroom_common.errors import ObjectNotFound
+from darkroom_common.errors import DarkroomError, ObjectNotFound
 from darkroom_common.metrics import Metrics
 from darkroom_common.objects import download, master_key, put_counted
 from darkroom_common.ports import Clock, GallerySettings
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.raw import develop
-from darkroom_raw_provider.providers import RawProvider, derived_fields, pick, rejection
+from darkroom_raw_provider.providers import (
+    RawProvider,
+    derived_fields,
+    master_metadata,
+    pick,
+    rejection,
+    reused_master,
+)
 from darkroom_raw_provider.settings import RawProviderSettings
 from darkroom_schemas import ProbeInfo, ValidatedV1
+
+log = logging.getLogger(__name__)
 
 
 def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
@@ -43,6 +61,16 @@ def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
     w, h = (probe.height, probe.width) if probe.orientation >= 5 else (probe.width, probe.height)
     scale = min(box[0] / w, box[1] / h, 1.0)
     return max(1, round(max(w, h) * scale))
+
+
+def local_policy(event: ValidatedV1, settings: RawProviderSettings) -> str:
+    """Return the ``local`` provider's development policy for ``event``.
+
+    Everything besides the RAW's bytes that shapes the master: the policy
+    (``embedded-preview`` or ``develop``), the long edge needed (px) and the JPEG quality.
+    """
+    edge = needed_long_edge(event.probe, settings.master_box)
+    return f"{settings.policy};long-edge={edge};quality={settings.master_quality}"
 
 
 def wants(event: ValidatedV1) -> bool:
@@ -81,19 +109,7 @@ async def develop_raw(
     if isinstance(result, Failure):
         return rejection(event, result.reason.value, result.message)
     key = master_key(event.gallery_id, event.image_id)
-    await put_counted(
-        store,
-        key,
-        result.jpeg,
-        metrics,
-        content_type="image/jpeg",
-        metadata={  # object metadata keys allow [a-z0-9-] only
-            k.replace("_", "-"): str(v)
-            for k, v in result.provenance.items()
-            if isinstance(v, str | int | float)
-        },
-    )
-    return ValidatedV1(
+    master = ValidatedV1(
         **base,
         accepted=True,
         object_key=key,
@@ -110,6 +126,24 @@ async def develop_raw(
             orientation=1,
         ),
     )
+    await put_counted(
+        store,
+        key,
+        result.jpeg,
+        metrics,
+        content_type="image/jpeg",
+        metadata={  # object metadata keys allow [a-z0-9-] only
+            **{
+                k.replace("_", "-"): str(v)
+                for k, v in result.provenance.items()
+                if isinstance(v, str | int | float)
+            },
+            **master_metadata(
+                event, master, provider="local", policy=local_policy(event, settings)
+            ),
+        },
+    )
+    return master
 
 
 class LocalProvider:
@@ -128,6 +162,10 @@ class LocalProvider:
         self.settings = settings
         self.metrics = metrics
 
+    def policy(self, event: ValidatedV1) -> str:
+        """See :func:`local_policy`."""
+        return local_policy(event, self.settings)
+
     async def develop(self, event: ValidatedV1) -> ValidatedV1:
         """See :func:`develop_raw`."""
         return await develop_raw(
@@ -144,8 +182,9 @@ class DevelopHandler:
     Args:
         providers: by ``processing_provider`` name (``local``, ``imagen``).
         galleries: the gallery settings.
-        metrics: where develop times are observed.
+        metrics: where develop times and reused masters are observed.
         clock: times each development.
+        store: where masters are looked for before developing; ``None``: always develop.
     """
 
     def __init__(
@@ -154,11 +193,31 @@ class DevelopHandler:
         galleries: GallerySettings,
         metrics: Metrics,
         clock: Clock,
+        store: ObjectStore | None = None,
     ) -> None:
         self.providers = providers
         self.galleries = galleries
         self.metrics = metrics
         self.clock = clock
+        self.store = store
+
+    async def reuse(self, event: ValidatedV1, provider: RawProvider) -> ValidatedV1 | None:
+        """Return the ``validated`` of the master already developed from ``event``'s RAW, or ``None``.
+
+        ``None`` too when the store cannot tell (unavailable, access denied): the
+        development then meets the same store under the runtime's retries.
+        """
+        if self.store is None:
+            return None
+        key = master_key(event.gallery_id, event.image_id)
+        try:
+            info = await self.store.head(key)
+        except ObjectNotFound:
+            return None
+        except DarkroomError as exc:
+            log.warning("master reuse check failed; developing", extra={"error": str(exc)})
+            return None
+        return reused_master(event, info, provider=provider.name, policy=provider.policy(event))
 
     async def __call__(self, event: object) -> list[ValidatedV1]:
         """Return the master's ``validated`` (or the rejection) for a RAW original; ``[]`` otherwise.
@@ -180,6 +239,11 @@ class DevelopHandler:
                     "RAW provider, which this deployment has not set up.",
                 )
             ]
+        reused = await self.reuse(event, provider)
+        if reused is not None:
+            self.metrics.redelivery_reused.labels("raw-provider", "master").inc()
+            log.info("master already developed from these bytes: sent again, not developed")
+            return [reused]
         started = self.clock.monotonic()
         outcome = "error"
         try:

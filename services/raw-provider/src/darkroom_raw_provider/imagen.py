@@ -56,7 +56,7 @@ from darkroom_common.objects import download, master_key, put_counted
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
 from darkroom_imaging.probe import probe
-from darkroom_raw_provider.providers import derived_fields, rejection
+from darkroom_raw_provider.providers import derived_fields, master_metadata, rejection
 from darkroom_raw_provider.settings import ImagenSettings
 from darkroom_schemas import ProbeInfo, ValidatedV1
 
@@ -412,6 +412,10 @@ class ImagenProvider:
         if self.client is not None:
             await self.client.aclose()
 
+    def policy(self, event: ValidatedV1) -> str:
+        """Return the development policy: the provider's editing profile (``profile_key``)."""
+        return f"imagen;profile={self.settings.profile_key}"
+
     async def develop(self, event: ValidatedV1) -> ValidatedV1:
         """Develop ``event``'s RAW with the provider; return the master's ``validated`` or a rejection.
 
@@ -493,15 +497,7 @@ class ImagenProvider:
                 )
             data = await asyncio.to_thread(out.read_bytes)
         key = master_key(event.gallery_id, event.image_id)
-        await put_counted(
-            self.store,
-            key,
-            data,
-            self.metrics,
-            content_type="image/jpeg",
-            metadata={"provider": self.name, "provider-job-id": project},
-        )
-        return ValidatedV1(
+        master = ValidatedV1(
             **derived_fields(event),
             accepted=True,
             object_key=key,
@@ -519,3 +515,12 @@ class ImagenProvider:
                 orientation=info.orientation,
             ),
         )
+        await put_counted(
+            self.store,
+            key,
+            data,
+            self.metrics,
+            content_type="image/jpeg",
+            metadata=master_metadata(event, master, provider=self.name, policy=self.policy(event)),
+        )
+        return master

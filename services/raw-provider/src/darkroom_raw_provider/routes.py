@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 def routes(ports: Ports, providers: Mapping[str, RawProvider]) -> dict[str, Route]:
     """Return the stage's handlers by consumed topic."""
-    develop = DevelopHandler(providers, ports.gallery_settings, ports.metrics, ports.clock)
+    develop = DevelopHandler(
+        providers, ports.gallery_settings, ports.metrics, ports.clock, store=ports.store
+    )
 
     async def on_validated(event: Any) -> list[Emit]:
         return [Emit("validated", master) for master in await develop(event)]
