@@ -73,7 +73,7 @@ from darkroom_catalog.views import (
     job_view,
     parse_limit,
 )
-from darkroom_common.api_errors import ApiError, api_error_of
+from darkroom_common.api_errors import RETRY_AFTER_S, ApiError, api_error_of
 from darkroom_common.auth import Forbidden, KeyRing, Principal, Scope, Unauthenticated
 from darkroom_common.errors import DarkroomError, InvalidKey
 from darkroom_common.gallery_settings import GallerySettingsCache
@@ -102,6 +102,18 @@ HOP_BY_HOP = frozenset(
 """Headers a forwarding hop must not copy (RFC 9110 §7.6.1, plus the length it recomputes)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+OWNER_UNAVAILABLE = "the catalog worker holding this key cannot be reached; try again shortly"
+CONNECT_TIMEOUT_S = 2.0
+"""How long a forward waits to connect to the key's owner before answering 503 (s)."""
+READ_TIMEOUT_S = 30.0
+"""How long a forwarded (non-stream) request waits between bytes from the owner (s)."""
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+"""Headers of every Server-Sent Events answer (kept when forwarded)."""
 
 
 class SettingsBody(BaseModel):
@@ -134,6 +146,16 @@ def guarded(fun: Handler) -> Handler:
             if exc.retriable:
                 log.warning("temporarily unavailable", extra={"error": str(exc)})
             return _error(api_error_of(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # A call to another worker (the page's own API call) failed: the owner is away.
+            log.warning("a catalog worker cannot be reached", extra={"error": repr(exc)})
+            return _error(ApiError(503, "owner_unavailable", OWNER_UNAVAILABLE))
+        except Exception:
+            # Never aiohttp's text/plain 500: the shared JSON shape, and the traceback in the log.
+            log.exception("a request failed unexpectedly")
+            return _error(
+                ApiError(500, "internal_error", "the catalog failed to answer; see its log")
+            )
 
     return wrapper
 
@@ -228,10 +250,18 @@ class CatalogApi:
     async def forward(self, request: web.Request, base: str) -> web.StreamResponse:
         """Send ``request`` to the worker at ``base``; stream its answer back, headers kept.
 
+        Every header of the owner's answer is kept but the hop-by-hop ones
+        (:data:`HOP_BY_HOP`), so an event stream keeps ``Content-Type:
+        text/event-stream``, ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no``,
+        and an owner's own 503 keeps its ``Retry-After``. A stream the owner breaks
+        mid-body (killed, reset) simply ends: its status was already sent, and an
+        SSE client resumes with ``Last-Event-ID``.
+
         Raises:
-            ApiError: 503 ``owner_unavailable`` when that worker cannot be reached, or
-                ``not_ready`` when the request was already forwarded once (the
-                partition map is changing).
+            ApiError: 503 ``owner_unavailable`` when that worker cannot be reached
+                (refused, reset, DNS, a connect or read timeout) or answers a
+                non-JSON 5xx; ``not_ready`` when the request was already forwarded
+                once (the partition map is changing: never a forwarding loop).
         """
         if request.headers.get(FORWARDED):
             raise ApiError(
@@ -243,6 +273,9 @@ class CatalogApi:
         }
         headers[FORWARDED] = "1"
         body = await request.read() if request.can_read_body else None
+        stream = request.path.endswith("/events")
+        # A stream sends a keep-alive every sse_keepalive_s; a silent owner is a dead one.
+        read_s = 2 * self.settings.sse_keepalive_s + 5 if stream else READ_TIMEOUT_S
         try:
             upstream = await self.app.http.request(
                 request.method,
@@ -250,25 +283,45 @@ class CatalogApi:
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=CONNECT_TIMEOUT_S,
+                    sock_connect=CONNECT_TIMEOUT_S,
+                    sock_read=read_s,
+                ),
             )
-        except (aiohttp.ClientError, OSError) as exc:
-            log.warning("the owner of a partition cannot be reached", extra={"error": str(exc)})
-            raise ApiError(
-                503,
-                "owner_unavailable",
-                "the catalog worker holding this key cannot be reached; try again shortly",
-            ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("the owner of a partition cannot be reached", extra={"error": repr(exc)})
+            raise ApiError(503, "owner_unavailable", OWNER_UNAVAILABLE) from None
         async with upstream:
+            content_type = upstream.headers.get("Content-Type", "")
+            if upstream.status >= 500 and "json" not in content_type:
+                log.warning("the owner of a partition failed", extra={"status": upstream.status})
+                raise ApiError(503, "owner_unavailable", OWNER_UNAVAILABLE)
             response = web.StreamResponse(
                 status=upstream.status,
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP},
             )
+            if not stream and upstream.status != 204:
+                # A JSON answer is read whole first, so a reset mid-body is still a 503.
+                try:
+                    data = await upstream.read()
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("the owner broke off its answer", extra={"error": repr(exc)})
+                    raise ApiError(503, "owner_unavailable", OWNER_UNAVAILABLE) from None
+                response.content_length = len(data)
+                await response.prepare(request)
+                await response.write(data)
+                await response.write_eof()
+                return response
             await response.prepare(request)
-            with contextlib.suppress(ConnectionResetError, aiohttp.ClientPayloadError):
+            with contextlib.suppress(
+                ConnectionResetError, aiohttp.ClientError, OSError, TimeoutError
+            ):
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
-            await response.write_eof()
+            with contextlib.suppress(ConnectionResetError, OSError):
+                await response.write_eof()
             return response
 
     # ---- endpoints -----------------------------------------------------------
@@ -385,7 +438,8 @@ class CatalogApi:
             auth = request.headers.get("Authorization") or f"Bearer {key}"
             job = quote(_identifier(request.match_info["job_id"], "job"), safe="")
             status, body = await api.call("POST", f"/v1/jobs/{job}/retry", auth)
-            return web.json_response(body, status=status)
+            retry_after = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+            return web.json_response(body, status=status, headers=retry_after)
 
         router.add_get("/v1/jobs/{job_id}", get_job)
         router.add_get("/v1/jobs/{job_id}/events", job_events)
@@ -561,7 +615,10 @@ class CatalogApi:
         async with self.app.http.request(
             method, self.self_url() + path, headers={"Authorization": authorization}
         ) as response:
-            return response.status, await response.json(content_type=None)
+            try:
+                return response.status, await response.json(content_type=None)
+            except ValueError:  # not JSON: only a failing worker answers so
+                raise ApiError(503, "owner_unavailable", OWNER_UNAVAILABLE) from None
 
     async def page(self, request: web.Request, gallery_id: str) -> web.Response:
         """Render the gallery page; a ``?key=`` parameter becomes the page's cookie.
@@ -601,7 +658,8 @@ class CatalogApi:
             "GET", f"/v1/galleries/{quote(gallery_id, safe='')}/images{query}", authorization or ""
         )
         if status != 200:
-            return web.json_response(body, status=status)
+            retry_after = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+            return web.json_response(body, status=status, headers=retry_after)
         nonce = secrets.token_urlsafe(16)
         html = render_gallery(gallery_id, body, admin=principal.allows("admin"), nonce=nonce)
         response = web.Response(text=html, content_type="text/html")
@@ -616,14 +674,34 @@ class CatalogApi:
     async def job_events(self, request: web.Request, job_id: str) -> web.StreamResponse:
         """Stream the job's states as Server-Sent Events until it is terminal or deleted.
 
-        Each event is ``event: job`` with ``id: <n>`` and the :func:`job_view`
-        JSON as data; the first is the current state, then one per change of
-        the public view, in the order the jobs agent applied them. The stream
-        ends after a ``complete`` or ``failed`` state, or ``event: deleted``.
+        Each event is ``event: job`` with the :func:`job_view` JSON as data, or, last,
+        ``event: deleted``. Its ``id`` is the job's :attr:`~JobState.version`: the
+        number of writes the ``jobs`` table took under this image_id, carried in the
+        table's changelog, so every catalog worker gives the same state the same id.
+        The first event is the current state, then one per change of the public view,
+        in the order the jobs lane applied them; ids only grow.
+
+        **Resume**: a client that reconnects with ``Last-Event-ID: <id>`` (or
+        ``?last_event_id=<id>``, for EventSource polyfills that cannot set headers)
+        gets only states newer than ``<id>``, on any worker: the current state first
+        if it is newer (each event is a full snapshot, so states that came and went
+        while it was away are folded into it: nothing is missing, nothing repeats),
+        then every later one. A terminal or deleted job whose last state the client
+        already has answers ``204 No Content``, which tells EventSource to stop
+        reconnecting. The stream ends after a ``complete`` or ``failed`` state, or
+        ``event: deleted``, and when this worker loses the job's partition (the
+        client reconnects, and lands on the new owner).
+
         A job not in the catalog yet is waited for ``sse_wait_s`` seconds
-        (404 ``job_not_found`` then). When another worker holds the job, the
-        stream is forwarded from it chunk by chunk.
+        (404 ``job_not_found`` then); a deleted job is 404 ``job_deleted`` unless
+        resuming. When another worker holds the job, the stream is forwarded from it
+        chunk by chunk with its headers.
+
+        Raises:
+            ApiError: 400 ``invalid_last_event_id`` (not a non-negative integer),
+                404 as above.
         """
+        after = _last_event_id(request)
         with self.catalog.watch(job_id) as updates:
             job = self.catalog.get_job(job_id)
             if job is None:
@@ -633,38 +711,41 @@ class CatalogApi:
                     raise ApiError(
                         404, "job_not_found", f"no job {job_id!r} in the catalog"
                     ) from None
-            if job.deleted_at is not None:
+            if job.deleted_at is not None and after is None:
                 raise ApiError(404, "job_deleted", f"job {job_id!r} was deleted")
-            response = web.StreamResponse(
-                headers={
-                    "Content-Type": "text/event-stream",
-                    "Cache-Control": "no-cache",
-                    "X-Accel-Buffering": "no",
-                }
-            )
+            finished = job.terminal or job.deleted_at is not None
+            if finished and after is not None and job.version <= after:
+                return web.Response(status=204, headers={"Cache-Control": "no-cache"})
+            response = web.StreamResponse(headers=SSE_HEADERS)
             await response.prepare(request)
             with contextlib.suppress(ConnectionResetError):  # the client went away
-                await self._stream_states(response, updates, job)
+                await self._stream_states(response, updates, job, after)
             return response
 
     async def _stream_states(
-        self, response: web.StreamResponse, updates: asyncio.Queue[JobState], job: JobState
+        self,
+        response: web.StreamResponse,
+        updates: asyncio.Queue[JobState],
+        job: JobState,
+        after: int | None,
     ) -> None:
-        seq = 0
+        sent = -1 if after is None else after
         last: dict[str, Any] | None = None
         while True:
-            if job.deleted_at is not None:
-                data = json.dumps({"job_id": job.job_id, "image_id": job.image_id})
-                await response.write(f"id: {seq}\nevent: deleted\ndata: {data}\n\n".encode())
-                break
-            view = await job_view(job, self.url_for)
-            public = {k: v for k, v in view.items() if k != "updated_at"}
-            if public != last:
-                last = public
-                seq += 1
-                chunk = f"id: {seq}\nevent: job\ndata: {json.dumps(view)}\n\n"
-                await response.write(chunk.encode())
-            if job.terminal:
+            if job.version > sent:
+                if job.deleted_at is not None:
+                    data = json.dumps({"job_id": job.job_id, "image_id": job.image_id})
+                    chunk = f"id: {job.version}\nevent: deleted\ndata: {data}\n\n"
+                    await response.write(chunk.encode())
+                    break
+                view = await job_view(job, self.url_for)
+                public = {k: v for k, v in view.items() if k != "updated_at"}
+                if public != last or job.terminal:
+                    last = public
+                    sent = job.version
+                    chunk = f"id: {job.version}\nevent: job\ndata: {json.dumps(view)}\n\n"
+                    await response.write(chunk.encode())
+            if job.terminal or job.deleted_at is not None:
                 break
             job = await self._next_state(response, updates, job.image_id)
         await response.write_eof()
@@ -679,6 +760,26 @@ class CatalogApi:
                 await response.write(b": keepalive\n\n")
                 if self.app.locate(self.app.partition_of(job_id)).where != "here":
                     raise ConnectionResetError("the job's partition moved; reconnect") from None
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    """The ``Last-Event-ID`` header (else ``?last_event_id=``) as an int; ``None`` without one.
+
+    Raises:
+        ApiError: 400 ``invalid_last_event_id``: not a non-negative integer.
+    """
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ApiError(
+            400, "invalid_last_event_id", "Last-Event-ID is the id of an event this API sent"
+        )
+    return value
 
 
 _ID = TypeAdapter(Identifier)

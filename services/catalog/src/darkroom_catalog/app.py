@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from darkroom_catalog.api import CatalogApi
 from darkroom_catalog.metrics import REFRESH_S, JobGauges
+from darkroom_catalog.reconciler import Reconciler
 from darkroom_catalog.routes import Catalog
 from darkroom_catalog.settings import CatalogSettings
 from darkroom_common.ports import Ports
@@ -23,7 +24,7 @@ def build_app(
     store: StoreKind = "rocksdb",
     api: bool = True,
 ) -> StageApp:
-    """Return the catalog worker with its tables, routes and (with ``api``) HTTP API.
+    """Return the catalog worker with its tables, routes, reconciler and (with ``api``) HTTP API.
 
     Args:
         ports: default :func:`~darkroom_runtime.ports_for` the settings.
@@ -37,6 +38,12 @@ def build_app(
     app = StageApp("catalog", settings, store=store)
     catalog = Catalog(app, ports.clock, JobGauges.for_registry(ports.metrics.registry))
     app.every(REFRESH_S, catalog.refresh_gauges)
+    reconciler = Reconciler(app, catalog, settings, ports.metrics, ports.clock)
+
+    async def reconcile() -> None:
+        await reconciler.run()
+
+    app.every(settings.reconcile_interval_s, reconcile)
     if api:
         CatalogApi(app, catalog, ports, settings)
     return mount(app, "catalog", catalog.routes(), ports)

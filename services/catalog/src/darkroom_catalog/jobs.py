@@ -166,6 +166,15 @@ class JobState(_State):
     provider_job_id: str | None = None
     recent_event_ids: list[str] = Field(default_factory=list)
     superseded_job_ids: list[str] = Field(default_factory=list)
+    version: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "How many writes the jobs table took under this image_id (1 for the first). "
+            "It travels in the changelog, so every worker that restores the row sees the "
+            "same number: the SSE event id (see docs/failover.md)."
+        ),
+    )
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON-ready dict stored in the ``jobs`` table."""
@@ -265,6 +274,30 @@ def apply(job: JobState | None, event: JobEvent) -> tuple[JobState, list[Catalog
         _on_variant_done(new, event)
     _maybe_complete(new, event)
     return new, ([cataloged_event(new)] if new.terminal else [])
+
+
+STALLED = "stalled"
+"""Reason code of a job the reconciler failed: processing, and no input left to apply."""
+
+
+def apply_stalled(job: JobState, at: datetime, message: str) -> tuple[JobState, list[CatalogedV1]]:
+    """Fail a ``processing`` job that can no longer finish (reason :data:`STALLED`).
+
+    Args:
+        job: the job, as the table holds it.
+        at: when the reconciler gave up on it (its ``completed_at``).
+        message: one sentence saying why.
+
+    Returns:
+        ``(new_job, [its cataloged])``; ``(job, [])`` unchanged when it is not
+        ``processing`` or was deleted (idempotent: a second call changes nothing).
+    """
+    if job.status != "processing" or job.deleted_at is not None:
+        return job, []
+    new = job.model_copy(deep=True)
+    _fail(new, STALLED, message, max(at, new.updated_at))
+    new.updated_at = max(new.updated_at, at)
+    return new, [cataloged_event(new)]
 
 
 def cataloged_event(job: JobState) -> CatalogedV1:

@@ -66,13 +66,23 @@ class Catalog:
         self.galleries: Table = app.table(GALLERIES_TABLE, lane=GALLERIES_LANE)
         self._watchers: dict[str, set[asyncio.Queue[JobState]]] = {}
         self.jobs.on_change(self._notify)
+        self.lane_lock = asyncio.Lock()
+        """Held by the jobs lane around each event (handler, sends and changelog acks) and by
+        the reconciler around its writes, so the two never interleave on a job."""
 
     def routes(self) -> dict[str, Route]:
         """The stage's handlers by consumed topic (see ``darkroom topics graph``)."""
         job_topics = [r.topic for r in stage(STAGE).routes if r.emits == ("cataloged",)]
+
+        def exclusive() -> asyncio.Lock:
+            return self.lane_lock
+
         return {
-            **{t: Route.each(self.on_job_event, lane=JOBS_LANE) for t in job_topics},
-            "image-deleted": Route.each(self.on_image_deleted, lane=JOBS_LANE),
+            **{
+                t: Route.each(self.on_job_event, lane=JOBS_LANE, around=exclusive)
+                for t in job_topics
+            },
+            "image-deleted": Route.each(self.on_image_deleted, lane=JOBS_LANE, around=exclusive),
             "cataloged": Route.each(self.forward_by_gallery, lane=GALLERIES_LANE),
             "catalog.cataloged-by-gallery": Route.each(self.on_gallery_event, lane=GALLERIES_LANE),
         }
@@ -120,6 +130,11 @@ class Catalog:
         data = self.galleries.get(gallery_id)
         return GalleryState.from_json(data) if data is not None else None
 
+    def put_job(self, current: JobState | None, new: JobState) -> None:
+        """Write ``new`` over ``current`` (inside a jobs-lane handler), one :attr:`~JobState.version` up."""
+        new.version = (current.version if current is not None else 0) + 1
+        self.jobs[new.image_id] = new.to_json()
+
     async def on_job_event(self, value: Any) -> Sequence[Emit]:
         """Apply one pipeline event to its job; return the ``cataloged`` it causes.
 
@@ -135,7 +150,7 @@ class Catalog:
         if new is current:
             log.info("ignored a duplicate, stale or late event")
             return []
-        self.jobs[new.image_id] = new.to_json()
+        self.put_job(current, new)
         log.info("job %s", new.status, extra={"status": new.status, "attempt": new.attempts})
         return [Emit("cataloged", c) for c in cataloged]
 
@@ -150,8 +165,9 @@ class Catalog:
                 f"{type(value).__name__} is not an image-deleted event",
                 reason_code="unexpected_event",
             )
-        if (deleted := apply_deleted(self.get_job(value.image_id), value)) is not None:
-            self.jobs[deleted.image_id] = deleted.to_json()
+        current = self.get_job(value.image_id)
+        if (deleted := apply_deleted(current, value)) is not None:
+            self.put_job(current, deleted)
         return [Emit("catalog.cataloged-by-gallery", value)]
 
     async def forward_by_gallery(self, value: Any) -> Sequence[Emit]:

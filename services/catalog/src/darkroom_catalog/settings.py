@@ -26,3 +26,19 @@ class CatalogSettings(DarkroomSettings):
     sse_keepalive_s: float = Field(
         default=15.0, gt=0, le=300, description="Seconds between SSE keep-alive comments."
     )
+    reconcile_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between reconciler runs (jobs left queued or processing).",
+    )
+    reconcile_after_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86400,
+        description=(
+            "A job non-terminal and unchanged for this long (s) is reconciled: its inputs are "
+            "read again from the topics and applied; a processing job with none left to apply "
+            "is failed with reason stalled."
+        ),
+    )
