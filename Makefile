@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml tools/devkit/pyproject.toml
 
-.PHONY: help run test soak-runtime lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
+.PHONY: help run test soak soak-runtime lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ run: bootstrap ## the main job on embedded defaults (local broker, filesystem st
 
 test: bootstrap test-tools ## the whole test suite against a real broker and a real S3 server, with the coverage gate
 	$(VENV)/bin/pytest --cov --cov-report=term-missing:skip-covered
+
+soak: bootstrap ## the chaos soak: 30 minutes of kills (every stage, catalog state loss, a broker of 3) under uploads; SEED=n
+	mkdir -p .darkroom && $(VENV)/bin/python -m darkroom_dev.chaos --minutes 30 --seed $(or $(SEED),1) --workers-per-stage 2 --brokers 3 --out .darkroom/soak-summary.json
 
 soak-runtime: bootstrap ## the stage runtime's long repetitions: darkroom run twice x20, catalog state loss x20 (CI runs 10 and 4)
 	DARKROOM_RUN_TWICE_REPS=20 DARKROOM_STATE_LOSS_RUNS=20 $(VENV)/bin/pytest -p no:cacheprovider \
