@@ -23,14 +23,19 @@ def _auth(svc: Any) -> dict[str, str]:
 
 
 async def _events(
-    svc: Any, job_id: str, *, count: int | None = None, query: str = "", **headers: str
+    svc: Any,
+    job_id: str,
+    *,
+    count: int | None = None,
+    query: str = "",
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], list[tuple[int, str, dict[str, Any]]]]:
     """Open the stream; read ``count`` events (or to its end); return status, headers, events."""
     out: list[tuple[int, str, dict[str, Any]]] = []
     url = f"{svc.base}/v1/jobs/{job_id}/events{query}"
     async with (
         aiohttp.ClientSession() as http,
-        http.get(url, headers={**_auth(svc), **headers}) as r,
+        http.get(url, headers={**_auth(svc), **(headers or {})}) as r,
     ):
         if r.status != 200:
             return r.status, dict(r.headers), out
@@ -80,7 +85,7 @@ async def test_reconnect_with_last_event_id_gets_only_newer_states(catalog_servi
     # Away while two variants are requested and one is done; back with Last-Event-ID.
     await svc.produce([f.requested("thumb", 2), f.requested("medium", 2), f.done("thumb")])
     await asyncio.sleep(1.0)
-    resume = asyncio.create_task(_events(svc, f.job_id, **{"Last-Event-ID": str(seen_id)}))
+    resume = asyncio.create_task(_events(svc, f.job_id, headers={"Last-Event-ID": str(seen_id)}))
     await asyncio.sleep(1.0)
     await svc.produce([f.done("medium")])
     status, _, resumed = await asyncio.wait_for(resume, 30)
@@ -94,13 +99,13 @@ async def test_reconnect_with_last_event_id_gets_only_newer_states(catalog_servi
     assert resumed[-1][2]["status"] == "complete"
 
     # Already has the terminal state: 204 tells EventSource to stop reconnecting.
-    status, _, nothing = await _events(svc, f.job_id, **{"Last-Event-ID": str(ids[-1])})
+    status, _, nothing = await _events(svc, f.job_id, headers={"Last-Event-ID": str(ids[-1])})
     assert (status, nothing) == (204, [])
     # The polyfill form: ?last_event_id=
     status, _, again = await _events(svc, f.job_id, query=f"?last_event_id={seen_id}")
     assert status == 200
     assert [i for i, _, _ in again] == [ids[-1]]
     # Garbage is refused in the shared error shape.
-    status, headers, _ = await _events(svc, f.job_id, **{"Last-Event-ID": "abc"})
+    status, headers, _ = await _events(svc, f.job_id, headers={"Last-Event-ID": "abc"})
     assert status == 400
     assert headers["Content-Type"].startswith("application/json")
