@@ -75,7 +75,7 @@ def test_survivor_answers_503_with_retry_after_while_the_owner_is_dead(kafka_boo
     )
     try:
         # Galleries spread over the partitions; one photo each (8 uploads).
-        galleries = []
+        galleries: list[str] = []
         for n in range(200):
             g = f"fo-{n}"
             if partition_for(g.encode(), PARTITIONS) not in {
