@@ -32,6 +32,10 @@ async def test_create_is_idempotent_and_describe_matches(kafka_bootstrap):
     assert {t.partitions for t in wanted} == {1, 2}  # gallery-settings pins 1
     uploaded = next(s for s in states if s.name.endswith("uploaded"))
     assert uploaded.configs["retention.ms"] == TOPICS["uploaded"].configs()["retention.ms"]
+    # one broker: one replica each, and min.insync.replicas declared as max(1, 1 - 1) = 1
+    assert {s.replication_factor for s in states} == {1}
+    assert {s.min_insync_replicas for s in states} == {1}
+    assert {s.configs["min.insync.replicas"] for s in states} == {"1"}
 
 
 async def test_verify_names_missing_and_misconfigured_topics(kafka_bootstrap):

@@ -72,9 +72,18 @@ class TopicSpec:
         """Return the broker-side name, ``<prefix><name>`` (e.g. ``darkroom.uploaded``)."""
         return f"{prefix}{self.name}"
 
-    def configs(self) -> dict[str, str]:
-        """Return the topic-level configs the broker must hold for this topic."""
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+    def configs(self, min_insync_replicas: int | None = None) -> dict[str, str]:
+        """Return the topic-level configs the broker must hold for this topic.
+
+        Args:
+            min_insync_replicas: the deployment's ``min.insync.replicas`` for this
+                topic (it depends on the replication factor, not on the registry);
+                ``None`` leaves it out.
+        """
+        configs = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        if min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(min_insync_replicas)
+        return configs
 
     def key_of(self, value: object) -> bytes | None:
         """Return the message key of ``value`` on this topic: its :attr:`key` field, UTF-8.

@@ -148,7 +148,7 @@ async def _main(files: list[Path], data_dir: Path, gallery: str, args: argparse.
     from darkroom_cli.tracker import JobTracker
     from darkroom_common.settings import DarkroomSettings, load_settings
     from darkroom_common.storage import StorageSettings, open_store
-    from darkroom_common.topics import create_topics, layouts
+    from darkroom_common.topics import create_topics, settings_layouts
     from darkroom_common.uploads import UploadPublisher, upload_file
     from darkroom_dev.local.kafka import LocalKafka, default_state_dir
     from darkroom_dev.local.services import ServiceGroup
@@ -173,9 +173,7 @@ async def _main(files: list[Path], data_dir: Path, gallery: str, args: argparse.
         storage = StorageSettings(backend="local", root=data_dir / "objects")
     created = await create_topics(
         bootstrap,
-        layouts(
-            settings.topic_prefix, settings.topic_partitions, settings.topic_replication_factor
-        ),
+        settings_layouts(settings),
     )
     _log(
         args,

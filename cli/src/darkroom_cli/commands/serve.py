@@ -68,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from darkroom_common.errors import DarkroomError
     from darkroom_common.settings import DarkroomSettings, load_settings
-    from darkroom_common.topics import create_topics, layouts
+    from darkroom_common.topics import create_topics, settings_layouts
 
     data_dir = (args.data_dir or repo_root() / ".darkroom" / "serve").absolute()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -87,11 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(
             create_topics(
                 bootstrap,
-                layouts(
-                    settings.topic_prefix,
-                    settings.topic_partitions,
-                    settings.topic_replication_factor,
-                ),
+                settings_layouts(settings),
             )
         )
         key, keys_file = admin_key(data_dir)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -62,7 +62,19 @@ class DarkroomSettings(BaseSettings):
     topic_partitions: int = Field(
         default=8, ge=1, le=1024, description="Partitions of every pipeline topic."
     )
-    topic_replication_factor: int = Field(default=1, ge=1, le=16)
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Replicas of every registry topic; the start-up check refuses fewer.",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="min.insync.replicas of every registry topic; default "
+        "max(1, replication factor - 1). At most the replication factor.",
+    )
     data_dir: Path = Field(
         default=Path(".darkroom/data"),
         description="Where a service keeps local state (the catalog's tables in RocksDB).",
@@ -138,6 +150,27 @@ class DarkroomSettings(BaseSettings):
             )
         sources += [dotenv_settings, file_secret_settings]
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _min_insync_within_replicas(self) -> DarkroomSettings:
+        """Refuse ``topic_min_insync_replicas`` above ``topic_replication_factor``.
+
+        Such a topic would refuse every ``acks=all`` write (NOT_ENOUGH_REPLICAS).
+        """
+        wanted = self.topic_min_insync_replicas
+        if wanted is not None and wanted > self.topic_replication_factor:
+            raise ValueError(
+                f"topic_min_insync_replicas ({wanted}) exceeds topic_replication_factor "
+                f"({self.topic_replication_factor}): acks=all writes could never succeed"
+            )
+        return self
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """``topic_min_insync_replicas`` if set, else ``max(1, topic_replication_factor - 1)``."""
+        if self.topic_min_insync_replicas is not None:
+            return self.topic_min_insync_replicas
+        return max(1, self.topic_replication_factor - 1)
 
     def topic(self, name: str) -> str:
         """Return the broker-side name of registry topic ``name``."""

@@ -2,8 +2,14 @@
 
 ``create_topics`` is idempotent: a topic that exists is left alone and reported.
 ``verify_topics`` is what a service calls before it starts: a topic it needs
-that is missing, or that has fewer partitions or other configs than the
-registry says, stops the service with :class:`TopicMisconfigured`.
+that is missing, or that has fewer partitions, fewer replicas (replication
+factor) or other configs than the registry and the settings say, stops the
+service with :class:`TopicMisconfigured`.
+
+Replication comes from the deployment, not the registry: every topic gets the
+settings' ``topic_replication_factor`` and declares ``min.insync.replicas`` =
+``topic_min_insync_replicas`` or, unset, ``max(1, replication factor - 1)``
+(3 replicas, 2 in sync: an ``acks=all`` write survives the loss of one broker).
 """
 
 from __future__ import annotations
@@ -14,34 +20,91 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from darkroom_common.errors import BrokerUnavailable, TopicMisconfigured
+from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicMisconfigured
 from darkroom_schemas.topics import TOPICS, TopicSpec
+
+if TYPE_CHECKING:
+    from darkroom_common.settings import DarkroomSettings
 
 TOPIC_ALREADY_EXISTS = 36
 
 
+def default_min_insync_replicas(replication_factor: int) -> int:
+    """``max(1, replication_factor - 1)``: the ``min.insync.replicas`` a topic gets by default."""
+    return max(1, replication_factor - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class TopicLayout:
-    """How the registry wants one topic on the broker, with a deployment's prefix and defaults."""
+    """How the registry wants one topic on the broker, with a deployment's prefix and defaults.
+
+    Attributes:
+        spec: the registry entry.
+        name: the broker-side name (prefix included).
+        partitions: partition count.
+        replication_factor: replicas of each partition.
+        min_insync_replicas: the topic's ``min.insync.replicas``; ``None`` means
+            :func:`default_min_insync_replicas` of ``replication_factor``.
+
+    Raises:
+        ConfigurationError: ``replication_factor`` below 1, or ``min_insync_replicas``
+            outside 1..``replication_factor`` (``acks=all`` writes could never succeed).
+    """
 
     spec: TopicSpec
     name: str
     partitions: int
     replication_factor: int
+    min_insync_replicas: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.replication_factor < 1:
+            raise ConfigurationError(
+                f"{self.name}: replication factor {self.replication_factor} is below 1"
+            )
+        if not 1 <= self.min_isr <= self.replication_factor:
+            raise ConfigurationError(
+                f"{self.name}: min.insync.replicas {self.min_isr} is outside 1.."
+                f"{self.replication_factor} (the replication factor); acks=all writes "
+                "could never succeed"
+            )
+
+    @property
+    def min_isr(self) -> int:
+        """The resolved ``min.insync.replicas`` of this topic."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return default_min_insync_replicas(self.replication_factor)
+
+    def configs(self) -> dict[str, str]:
+        """Topic configs to create and to verify: the registry's plus ``min.insync.replicas``."""
+        return self.spec.configs(self.min_isr)
 
     @classmethod
     def of(
-        cls, spec: TopicSpec, *, prefix: str, partitions: int, replication_factor: int
+        cls,
+        spec: TopicSpec,
+        *,
+        prefix: str,
+        partitions: int,
+        replication_factor: int,
+        min_insync_replicas: int | None = None,
     ) -> TopicLayout:
-        """Resolve ``spec`` against a deployment (``prefix``, default ``partitions``)."""
-        return cls(spec, spec.full_name(prefix), spec.partitions or partitions, replication_factor)
+        """Resolve ``spec`` against a deployment (``prefix``, default ``partitions``, replication)."""
+        return cls(
+            spec,
+            spec.full_name(prefix),
+            spec.partitions or partitions,
+            replication_factor,
+            min_insync_replicas,
+        )
 
 
 @dataclass(slots=True)
@@ -53,6 +116,10 @@ class TopicState:
     partitions: int = 0
     configs: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    replication_factor: int = 0
+    """Replicas of the topic's least-replicated partition (0 if it does not exist)."""
+    min_insync_replicas: int | None = None
+    """The broker's effective ``min.insync.replicas`` of the topic (``None`` if unknown)."""
 
     @property
     def ok(self) -> bool:
@@ -65,14 +132,54 @@ def layouts(
     partitions: int,
     replication_factor: int = 1,
     specs: Iterable[TopicSpec] | None = None,
+    *,
+    min_insync_replicas: int | None = None,
 ) -> list[TopicLayout]:
-    """Return the layout of ``specs`` (default: every registry topic) for one deployment."""
+    """Return the layout of ``specs`` (default: every registry topic) for one deployment.
+
+    ``min_insync_replicas`` ``None`` means ``max(1, replication_factor - 1)``.
+
+    Raises:
+        ConfigurationError: ``min_insync_replicas`` exceeds ``replication_factor``.
+    """
     return [
         TopicLayout.of(
-            s, prefix=prefix, partitions=partitions, replication_factor=replication_factor
+            s,
+            prefix=prefix,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
         )
         for s in (TOPICS.values() if specs is None else specs)
     ]
+
+
+def settings_layouts(
+    settings: DarkroomSettings,
+    specs: Iterable[TopicSpec] | None = None,
+    *,
+    replication_factor: int | None = None,
+) -> list[TopicLayout]:
+    """:func:`layouts` with a deployment's settings: prefix, partitions, replication.
+
+    Args:
+        settings: gives ``topic_prefix``, ``topic_partitions``,
+            ``topic_replication_factor`` and ``topic_min_insync_replicas``.
+        specs: registry topics (default: all).
+        replication_factor: overrides the settings' (e.g. a CLI flag); the default
+            ``min.insync.replicas`` then follows it.
+
+    Raises:
+        ConfigurationError: the resulting ``min.insync.replicas`` exceeds the
+            replication factor.
+    """
+    return layouts(
+        settings.topic_prefix,
+        settings.topic_partitions,
+        replication_factor or settings.topic_replication_factor,
+        specs,
+        min_insync_replicas=settings.topic_min_insync_replicas,
+    )
 
 
 @asynccontextmanager
@@ -119,7 +226,7 @@ async def create_topics(bootstrap: str, wanted: list[TopicLayout]) -> dict[str, 
                         t.name,
                         num_partitions=t.partitions,
                         replication_factor=t.replication_factor,
-                        topic_configs=t.spec.configs(),
+                        topic_configs=t.configs(),
                     )
                     for t in todo
                 ]
@@ -155,10 +262,14 @@ async def describe_topics(bootstrap: str, wanted: list[TopicLayout]) -> list[Top
         existing = set(await admin.list_topics())
         present = [t for t in wanted if t.name in existing]
         partitions: dict[str, int] = {}
+        replicas: dict[str, int] = {}
         configs: dict[str, dict[str, str]] = {}
         if present:
             for meta in await admin.describe_topics([t.name for t in present]):
                 partitions[meta["topic"]] = len(meta["partitions"])
+                replicas[meta["topic"]] = min(
+                    (len(p["replicas"]) for p in meta["partitions"]), default=0
+                )
             responses = await admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in present]
             )
@@ -171,15 +282,29 @@ async def describe_topics(bootstrap: str, wanted: list[TopicLayout]) -> list[Top
         if t.name not in existing:
             states.append(TopicState(t.name, exists=False, problems=["missing"]))
             continue
-        state = TopicState(t.name, True, partitions[t.name], configs.get(t.name, {}))
+        state = TopicState(
+            t.name,
+            True,
+            partitions[t.name],
+            configs.get(t.name, {}),
+            replication_factor=replicas.get(t.name, 0),
+        )
+        with contextlib.suppress(KeyError, ValueError):
+            state.min_insync_replicas = int(state.configs["min.insync.replicas"])
         if state.partitions < t.partitions:
             state.problems.append(
                 f"has {state.partitions} partitions, registry wants {t.partitions}"
             )
-        for key, value in t.spec.configs().items():
+        if state.replication_factor < t.replication_factor:
+            state.problems.append(
+                f"replication factor {state.replication_factor}, "
+                f"settings want {t.replication_factor}"
+            )
+        for key, value in t.configs().items():
             actual = state.configs.get(key)
             if actual != value:
-                state.problems.append(f"{key}={actual}, registry wants {value}")
+                wants = "settings want" if key == "min.insync.replicas" else "registry wants"
+                state.problems.append(f"{key}={actual}, {wants} {value}")
         states.append(state)
     return states
 
@@ -195,10 +320,13 @@ async def verify_topics(bootstrap: str, wanted: list[TopicLayout], *, service: s
     bad = [s for s in await describe_topics(bootstrap, wanted) if not s.ok]
     if bad:
         details = "; ".join(f"{s.name}: {', '.join(s.problems)}" for s in bad)
-        raise TopicMisconfigured(
-            f"{service} cannot start: {details}. Run `darkroom topics create` "
-            f"against {bootstrap} (or fix the topics by hand) and start it again."
-        )
+        fix = f"Run `darkroom topics create` against {bootstrap} (or fix the topics by hand)"
+        if any(p.startswith("replication factor ") for s in bad for p in s.problems):
+            fix += (
+                "; an existing topic keeps its replicas: add them with "
+                "kafka-reassign-partitions, or delete and recreate the topic"
+            )
+        raise TopicMisconfigured(f"{service} cannot start: {details}. {fix} and start it again.")
 
 
 async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import TypeVar
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicMisconfigured
 from darkroom_common.logging import configure_logging
 from darkroom_common.settings import DarkroomSettings, load_settings
-from darkroom_common.topics import describe_topics, layouts, verify_topics
+from darkroom_common.topics import describe_topics, settings_layouts, verify_topics
 from darkroom_runtime.app import StageApp
 from darkroom_runtime.mount import MountError
 from darkroom_schemas.topics import topics_for_stage
@@ -38,19 +38,18 @@ log = logging.getLogger(__name__)
 async def preflight(app: StageApp) -> None:
     """Check the stage's topics on the broker.
 
+    Every topic must have at least the settings' replication factor
+    (``DARKROOM_TOPIC_REPLICATION_FACTOR``) and their ``min.insync.replicas``.
+
     Raises:
-        TopicMisconfigured: a topic is missing or differs from the registry, or (for a
+        TopicMisconfigured: a topic is missing or differs from the registry or the
+            settings (fewer partitions or replicas, other configs), or (for a
             stage with tables) a consumed topic's partition count differs from the
             deployment's, which would break co-partitioning.
         BrokerUnavailable: the cluster cannot be reached.
     """
     settings = app.settings
-    wanted = layouts(
-        settings.topic_prefix,
-        settings.topic_partitions,
-        settings.topic_replication_factor,
-        topics_for_stage(app.stage.name),
-    )
+    wanted = settings_layouts(settings, topics_for_stage(app.stage.name))
     await verify_topics(settings.kafka_bootstrap_servers, wanted, service=app.stage.name)
     if not app.stage.state:
         return

@@ -33,6 +33,10 @@ class LocalPipeline:
         env: further settings for every service (``DARKROOM_…``).
         storage: the object store of the services and of :attr:`store`; ``None``
             means a filesystem store in ``root/objects``. An S3 bucket must exist.
+        replication_factor: replicas of every topic (at most the cluster's broker
+            count); topics get ``min.insync.replicas`` ``max(1, rf - 1)`` and the
+            services ``DARKROOM_TOPIC_REPLICATION_FACTOR``, so their start-up check
+            wants it too.
     """
 
     bootstrap: str
@@ -41,6 +45,7 @@ class LocalPipeline:
     partitions: int = 8
     env: Mapping[str, str] | None = None
     storage: StorageSettings | None = None
+    replication_factor: int = 1
 
     def __post_init__(self) -> None:
         self.root = self.root.absolute()
@@ -51,6 +56,7 @@ class LocalPipeline:
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "DARKROOM_TOPIC_PREFIX": self.prefix,
                 "DARKROOM_TOPIC_PARTITIONS": str(self.partitions),
+                "DARKROOM_TOPIC_REPLICATION_FACTOR": str(self.replication_factor),
                 "DARKROOM_DATA_DIR": str(self.root / "state"),
                 **storage_env(self.storage),
                 **(self.env or {}),
@@ -62,8 +68,15 @@ class LocalPipeline:
         used it first: ``await store.close()`` before using it from another loop."""
 
     async def create_topics(self) -> dict[str, str]:
-        """Create the registry's topics for this prefix (idempotent)."""
-        return await create_topics(self.bootstrap, layouts(self.prefix, self.partitions))
+        """Create the registry's topics for this prefix (idempotent), :attr:`replication_factor` replicas each.
+
+        Raises:
+            TopicMisconfigured: the broker refused (e.g. fewer brokers than replicas).
+            BrokerUnavailable: the cluster cannot be reached.
+        """
+        return await create_topics(
+            self.bootstrap, layouts(self.prefix, self.partitions, self.replication_factor)
+        )
 
     def start(self, names: Iterable[str] = SERVICES) -> None:
         """Start one process per service in ``names``."""
@@ -137,9 +150,10 @@ def start_local_pipeline(
     partitions: int = 8,
     env: Mapping[str, str] | None = None,
     storage: StorageSettings | None = None,
+    replication_factor: int = 1,
 ) -> LocalPipeline:
     """Create the topics and start one process of each service (see :class:`LocalPipeline`)."""
-    pipeline = LocalPipeline(bootstrap, prefix, root, partitions, env, storage)
+    pipeline = LocalPipeline(bootstrap, prefix, root, partitions, env, storage, replication_factor)
     asyncio.run(pipeline.create_topics())
     pipeline.start()
     return pipeline
