@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicMisconfigured
 from darkroom_schemas.topics import TOPICS, TopicSpec
@@ -240,7 +241,47 @@ async def create_topics(bootstrap: str, wanted: list[TopicLayout]) -> dict[str, 
                     raise TopicMisconfigured(
                         f"the broker refused to create {topic}: error {code} {message or ''}".strip()
                     )
+            await _await_leaders(
+                admin, [t for t, outcome in result.items() if outcome == "created"]
+            )
         return result
+
+
+async def _await_leaders(
+    admin: AIOKafkaAdminClient, names: list[str], *, timeout_s: float = 15.0
+) -> None:
+    """Wait until every broker's metadata lists each topic of ``names`` with partition leaders.
+
+    The controller commits a new topic before the brokers' metadata caches hold it,
+    and the admin client asks a random broker each time: on a multi-node cluster a
+    describe right after creation could otherwise find a new topic missing. Asks
+    each broker of the cluster metadata in turn (aiokafka's ``_send_request_to_node``).
+    Gives up silently after ``timeout_s`` seconds (a later describe reports the state).
+    """
+    if not names:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = {b.nodeId for b in admin._client.cluster.brokers()} or {-1}
+    while pending and loop.time() < deadline:
+        for node_id in sorted(pending):
+            with contextlib.suppress(KafkaError, OSError, asyncio.TimeoutError):
+                request = MetadataRequest(names)
+                response = await (
+                    admin._send_request(request)
+                    if node_id < 0
+                    else admin._send_request_to_node(node_id, request)
+                )
+                metas = response.to_object()["topics"]
+                if len(metas) == len(names) and all(
+                    m["error_code"] == 0
+                    and m["partitions"]
+                    and all(p["leader"] >= 0 for p in m["partitions"])
+                    for m in metas
+                ):
+                    pending.discard(node_id)
+        if pending:
+            await asyncio.sleep(0.1)
 
 
 def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:

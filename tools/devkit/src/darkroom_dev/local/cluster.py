@@ -21,6 +21,7 @@ every node registered as a broker.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import socket
@@ -226,15 +227,18 @@ class LocalKafkaCluster:
             ConfigurationError: java/Maven missing, a port taken by another program,
                 formatting failed, or a node exited during start-up (the message
                 carries the logs' tails).
-            BrokerUnavailable: not every node listed within ``timeout_s`` seconds;
-                the nodes this call launched are stopped again.
+            BrokerUnavailable: not every node listed within ``timeout_s`` seconds.
+
+        On either error the nodes this call launched are stopped again.
         """
         launched = [node for node in self.nodes if node.pid() is None]
         try:
-            for node in self.nodes:
-                node.start(wait=False)
+            # In parallel: each first start formats its storage in a JVM of its own.
+            with concurrent.futures.ThreadPoolExecutor(len(self.nodes)) as pool:
+                for future in [pool.submit(node.start, wait=False) for node in self.nodes]:
+                    future.result()
             self._wait_for({node.node_id for node in self.nodes}, timeout_s, "start-up")
-        except BrokerUnavailable:
+        except (BrokerUnavailable, ConfigurationError):
             self._stop_nodes(launched, timeout_s=10.0)
             raise
         return self.bootstrap

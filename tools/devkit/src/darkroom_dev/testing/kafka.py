@@ -197,7 +197,7 @@ def kafka_cluster(request: pytest.FixtureRequest) -> Iterator[LocalKafkaCluster]
     state_dir = root / f"test-kafka-cluster-{os.getpid()}"
     shutil.rmtree(state_dir, ignore_errors=True)
     cluster = LocalKafkaCluster(state_dir, brokers=CLUSTER_BROKERS)
-    cluster.start()
+    cluster.start(timeout_s=180.0)
     try:
         yield cluster
     finally:
