@@ -17,7 +17,8 @@
    slot folder (its RocksDB tables) is deleted before it is restarted (``state-loss``),
    and one broker of the cluster (never a second while one is down). A killed worker
    is started again in its slot 1–5 s later, a broker 3–8 s later. A worker that exits
-   without being killed is a crash: recorded as a problem and restarted.
+   without being killed is a crash: recorded, listed in the table and restarted (as
+   an orchestrator would); with ``fail_on_crash`` (``--fail-on-crash``) it fails the run.
 4. Then uploads and faults stop, every part runs again, and every job must end within
    ``--drain-s``. The checks (``tests/faults/checks.py``: :func:`verify_outcome`): each
    job is terminal with the right verdict (complete; or failed with the deck's
@@ -41,7 +42,8 @@ rebalance, and a catalog worker restores its tables first; the figure also holds
 those jobs' own processing time (the job latency line of the table gives that baseline).
 
 The run prints a table (:func:`table`), writes a JSON summary with ``--out`` and exits
-1 on any loss, duplicate, wrong verdict, crash or rebuild difference.
+1 on any loss, duplicate, wrong verdict, unacknowledged upload or rebuild difference
+(and on a crash with ``--fail-on-crash``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -72,12 +75,12 @@ from typing import Any, Protocol
 import httpx
 
 from darkroom_cli.tracker import JobTracker
-from darkroom_common.topics import create_topics, layouts
+from darkroom_common.topics import create_topics, layouts, read_to_end
 from darkroom_common.uploads import UploadPublisher, upload_file
 from darkroom_dev.local.jars import repo_root
 from darkroom_dev.local.pipeline import LocalPipeline
 from darkroom_dev.local.services import SERVICES, ServiceProcess, free_port
-from darkroom_schemas import CatalogedV1, DeadLetterV1, UploadedV1
+from darkroom_schemas import CatalogedV1, DeadLetterV1, UploadedV1, decode
 from darkroom_schemas.topics import STAGES
 
 WORKER_KINDS = tuple(SERVICES)
@@ -280,6 +283,7 @@ class Config:
         drain_s: bound on the wait for every job to end once faults stop.
         partitions: partitions of each topic.
         min_kills: the schedule's least number of kills.
+        fail_on_crash: a worker exiting by itself fails the run (else it is listed only).
         log: where progress lines go (``print`` by default).
     """
 
@@ -292,6 +296,7 @@ class Config:
     drain_s: float = 300.0
     partitions: int = 4
     min_kills: int = 15
+    fail_on_crash: bool = False
     log: Callable[[str], None] = print
 
 
@@ -318,10 +323,13 @@ class Summary:
             outcome (see :func:`verify_outcome`).
         kills: every fault carried out, with its recovery.
         skipped: faults of the schedule not carried out (e.g. a broker still catching up).
-        crashes: workers that exited without being killed.
+        crashes: workers that exited without being killed (a finding; a failure only
+            with ``Config.fail_on_crash``).
         latency_p50_s, latency_p99_s: upload → outcome per job.
         rebuild: galleries and jobs compared after the rebuild, and the differences.
         problems: every violated check in words; empty when the run passed.
+        evidence: for each duplicate ``cataloged``, where each copy is (partition,
+            offset, append time, ``occurred_at``) and the faults after the job's upload.
         elapsed_s: wall time of the whole run.
     """
 
@@ -343,11 +351,12 @@ class Summary:
     latency_p99_s: float | None = None
     rebuild: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
     def passed(self) -> bool:
-        """Whether nothing was lost, duplicated, wrongly judged, crashed or rebuilt differently."""
+        """Whether nothing was lost, duplicated, wrongly judged or rebuilt differently."""
         return not self.problems
 
     def kills_by_kind(self) -> dict[str, int]:
@@ -399,6 +408,8 @@ def table(summary: Summary) -> str:
             f"{r.get('jobs', 0)} jobs, {len(r.get('differences', []))} differences "
             f"(restored in {_s(r.get('ready_s'))})"
         )
+    lines += [f"  crash: {c}" for c in summary.crashes]
+    lines += [f"  evidence: {e}" for e in summary.evidence]
     lines.append("PASSED" if summary.passed else f"FAILED: {len(summary.problems)} problem(s)")
     lines += [f"  - {p}" for p in summary.problems[:40]]
     return "\n".join(lines)
@@ -696,9 +707,33 @@ class Soak:
             "expected" in p or "failed without a reason" in p for p in report.problems
         )
         s.problems += report.problems
+        # The whole cataloged topic, with where each event is: evidence for duplicates.
+        cataloged: list[CatalogedV1] = []
+        placed: dict[tuple[str, int], list[str]] = {}
+        async for r in read_to_end(pipeline.bootstrap, [f"{pipeline.prefix}cataloged"]):
+            c = decode(r.value or b"")
+            if isinstance(c, CatalogedV1):
+                cataloged.append(c)
+                placed.setdefault((c.job_id, c.attempts), []).append(
+                    f"partition {r.partition} offset {r.offset} appended "
+                    f"{datetime.fromtimestamp(r.timestamp / 1000, UTC):%H:%M:%S.%f} "
+                    f"occurred_at {c.occurred_at:%H:%M:%S.%f} status {c.status}"
+                )
+        uploaded_at = {u.job_id: t for u, t, _ in self.uploads}
+        for (job_id, attempt), where in placed.items():
+            if len(where) > 1:
+                since = uploaded_at.get(job_id, 0.0) - 5
+                near = [
+                    f"{k.kind} {k.target} at {datetime.fromtimestamp(k.at, UTC):%H:%M:%S.%f}"
+                    for k in s.kills
+                    if k.at > since
+                ][:6]
+                s.evidence.append(
+                    f"job {job_id} attempt {attempt} cataloged {len(where)} times: "
+                    + "; ".join(where)
+                    + f"; faults after its upload: {', '.join(near) or 'none'}"
+                )
         # Every catalogued variant has its catalogued size in the store.
-        topic = await checks.read_topic(pipeline.bootstrap, f"{pipeline.prefix}cataloged")
-        cataloged = [c for c in topic if isinstance(c, CatalogedV1)]
         last = {c.job_id: c for c in cataloged}
         for c in last.values():
             for v in c.variants if c.status == "complete" else ():
@@ -734,7 +769,8 @@ class Soak:
                 k.recovery_s = max([0.0, *(e - k.at for e in before if e is not None)])
         if s.upload_errors:
             s.problems.append(f"{s.upload_errors} upload(s) not acknowledged by the cluster")
-        s.problems += [f"crash: {c}" for c in s.crashes]
+        if self.config.fail_on_crash:
+            s.problems += [f"crash: {c}" for c in s.crashes]
 
     async def api_answers(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Every gallery's images (all pages) and every job, as the catalog API answers them."""
@@ -838,6 +874,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--drain-s", type=float, default=600.0, help="bound on the final wait for every job"
     )
     parser.add_argument("--min-kills", type=int, default=15)
+    parser.add_argument(
+        "--fail-on-crash", action="store_true", help="a worker exiting by itself fails the run"
+    )
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
     parser.add_argument(
         "--keep", action="store_true", help="keep the working folder (logs) on success"
@@ -850,6 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         brokers=args.brokers,
         drain_s=args.drain_s,
         min_kills=args.min_kills,
+        fail_on_crash=args.fail_on_crash,
         log=lambda line: print(line, flush=True),
     )
     if args.root:
