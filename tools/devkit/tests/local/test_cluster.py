@@ -1,7 +1,8 @@
 """Replication on a real local 3-node KRaft cluster (the session's ``kafka_cluster``).
 
 Topics made with replication factor 3 carry ``min.insync.replicas`` 2; topics with
-fewer replicas than the settings want are refused by the start-up check; an
+fewer replicas than the settings want are refused by the start-up check (a
+worker's ``run_service`` exits with ``EXIT_TOPICS``); an
 ``acks=all`` send survives the loss of the partition leader's node, and the node
 rejoins after a restart. One module so the cluster starts once.
 """
@@ -12,6 +13,7 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +30,10 @@ from darkroom_common.topics import (
     verify_topics,
 )
 from darkroom_dev.local.cluster import LocalKafkaCluster
+from darkroom_runtime import Emit, Route, StageApp, mount, ports_for
+from darkroom_runtime.service import EXIT_TOPICS, run_service
 from darkroom_schemas import UploadedV1, decode
-from darkroom_schemas.topics import TOPICS, topics_for_stage
+from darkroom_schemas.topics import TOPICS, stage, topics_for_stage
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -163,3 +167,32 @@ async def test_acks_all_send_survives_losing_the_leaders_node_and_it_rejoins(
         await producer.send("uploaded", _upload(3))
     images = [decode(r.value).image_id async for r in read_to_end(bootstrap, [topic])]
     assert images == ["img-1", "img-2", "img-3"]
+
+
+async def _nothing(event: object) -> list[Emit]:
+    return []
+
+
+def test_a_worker_refuses_to_start_on_topics_with_fewer_replicas(
+    kafka_cluster: LocalKafkaCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prefix = _prefix()
+    specs = topics_for_stage("raw-provider")
+    asyncio.run(create_topics(kafka_cluster.bootstrap, layouts(prefix, 2, 1, specs)))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_cluster.bootstrap)
+    monkeypatch.setenv("DARKROOM_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("DARKROOM_TOPIC_PARTITIONS", "2")
+    monkeypatch.setenv("DARKROOM_TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("DARKROOM_DATA_DIR", str(tmp_path))
+
+    def build(settings: DarkroomSettings) -> StageApp:
+        app = StageApp("raw-provider", settings)
+        routes = {t: Route.each(_nothing) for t in stage("raw-provider").consumes}
+        return mount(app, "raw-provider", routes, ports_for("raw-provider", settings))
+
+    assert run_service("raw-provider", DarkroomSettings, build) == EXIT_TOPICS
+    err = capsys.readouterr().err
+    assert f"{prefix}validated: replication factor 1, settings want 3" in err
