@@ -78,7 +78,7 @@ from typing import Any, Protocol
 import httpx
 
 from darkroom_cli.tracker import JobTracker
-from darkroom_common.topics import create_topics, layouts, read_to_end
+from darkroom_common.topics import read_to_end
 from darkroom_common.uploads import UploadPublisher, upload_file
 from darkroom_dev.local.jars import repo_root
 from darkroom_dev.local.pipeline import LocalPipeline
@@ -514,16 +514,10 @@ class Soak:
         rf = min(3, self.config.brokers)
         env = {**checks.API_ENV, "DARKROOM_RETRY_BASE_DELAY_S": "0.05"}
         prefix = f"soak{uuid.uuid4().hex[:6]}."
-        fields = {f.name for f in dataclasses.fields(LocalPipeline)}
-        kwargs: dict[str, Any] = (
-            {"replication_factor": rf} if "replication_factor" in fields else {}
-        )
         pipeline = LocalPipeline(
-            bootstrap, prefix, self.root, self.config.partitions, env, **kwargs
+            bootstrap, prefix, self.root, self.config.partitions, env, replication_factor=rf
         )
         self.pipeline = pipeline
-        if not kwargs and rf > 1:  # a LocalPipeline without replication_factor: create them here
-            asyncio.run(create_topics(bootstrap, layouts(prefix, self.config.partitions, rf)))
         asyncio.run(pipeline.create_topics())
         for stage in WORKER_KINDS:
             for i in range(self.config.workers_per_stage):
