@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from darkroom_common.producer import METADATA_MAX_AGE_MS
 from darkroom_schemas import CatalogedV1, DeadLetterV1, WireFormatError, decode
 from darkroom_schemas.topics import STAGES
 
@@ -52,7 +53,10 @@ class JobTracker:
             f"{topic_prefix}{s.dead_letter}" for s in STAGES
         ]
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self.ends: dict[str, JobEnd] = {}
 

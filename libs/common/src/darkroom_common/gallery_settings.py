@@ -23,6 +23,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from darkroom_common.ports import GallerySettingsUnavailable
+from darkroom_common.producer import METADATA_MAX_AGE_MS
 from darkroom_schemas import GallerySettingsV1, WireFormatError, decode
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ class GallerySettingsCache:
     async def run(self) -> None:
         """Read the topic from the beginning, then follow it until cancelled."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         await consumer.start()
         try:

@@ -23,6 +23,14 @@ from darkroom_common.errors import BrokerUnavailable, ConfigurationError
 from darkroom_schemas import WireRecord, encode
 from darkroom_schemas.topics import TOPICS
 
+METADATA_MAX_AGE_MS = 10_000
+"""How often every Darkroom Kafka client refreshes its cluster metadata at the latest (ms).
+
+aiokafka's default is 5 minutes. A consumer whose partition leader moved (a broker
+restarted) refreshes on most errors, but not when it looks up a reset offset: it asks the
+old leader again, ``NotLeaderForPartitionError`` every retry, until the metadata ages
+out. The chaos soak saw one partition stall for minutes so; with this it is seconds."""
+
 
 class KafkaEventProducer:
     """Sends Darkroom events (and raw records) to one deployment's topics; waits for acks.
@@ -74,6 +82,7 @@ class KafkaEventProducer:
             bootstrap_servers=self.bootstrap,
             acks="all",
             enable_idempotence=True,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             client_id=self.client_id,
             linger_ms=self.linger_ms,
         )

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError, TopicMisconfigured
@@ -33,6 +34,8 @@ from darkroom_schemas.topics import TOPICS, TopicSpec
 
 if TYPE_CHECKING:
     from darkroom_common.settings import DarkroomSettings
+
+log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -293,31 +296,87 @@ def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
     return out
 
 
+ADMIN_DEADLINE_S = 30.0
+"""How long a topic check keeps retrying a cluster that answers with errors (s).
+
+A node of the cluster that is down (restarting, or SIGKILLed a moment ago) is still
+listed in the metadata for a few seconds; an admin request the client sends to it
+fails with ``NodeNotReadyError`` or ``KafkaConnectionError`` while the other nodes
+answer. The request is sent again (the client picks another node) until this deadline."""
+
+T = TypeVar("T")
+
+
+async def _with_retries(
+    bootstrap: str,
+    read: Callable[[AIOKafkaAdminClient], Awaitable[T]],
+    *,
+    deadline_s: float = ADMIN_DEADLINE_S,
+) -> T:
+    """Run ``read`` with an admin client; on a Kafka error retry with a new client.
+
+    Raises:
+        BrokerUnavailable: the cluster still fails after ``deadline_s`` (the last error named).
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    delay = 0.25
+    while True:
+        try:
+            async with admin_client(bootstrap) as admin:
+                return await read(admin)
+        except (KafkaError, OSError, BrokerUnavailable) as exc:
+            if loop.time() + delay > end:
+                raise BrokerUnavailable(
+                    f"the Kafka cluster at {bootstrap} kept failing for {deadline_s:.0f} s: {exc!r}"
+                ) from exc
+            log.warning("topic check failed, retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
+async def _read_topics(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> tuple[set[str], dict[str, int], dict[str, int], dict[str, dict[str, str]]]:
+    """Read which of ``names`` exist, their partitions, least replicas per partition and configs."""
+    existing = set(await admin.list_topics())
+    present = [n for n in names if n in existing]
+    partitions: dict[str, int] = {}
+    replicas: dict[str, int] = {}
+    configs: dict[str, dict[str, str]] = {}
+    if present:
+        for meta in await admin.describe_topics(present):
+            error = for_code(meta.get("error_code", 0) or 0)
+            if error.retriable:  # e.g. no leader yet: ask again
+                raise error(f"describing {meta['topic']}")
+            partitions[meta["topic"]] = len(meta["partitions"])
+            replicas[meta["topic"]] = min(
+                (len(p["replicas"]) for p in meta["partitions"]), default=0
+            )
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in present]
+        )
+        for response in responses:
+            for resource in response.resources:
+                code, message, name, entries = resource[0], resource[1], resource[3], resource[4]
+                if code:
+                    raise for_code(code)(f"describing the configs of {name}: {message}")
+                configs[name] = {e[0]: e[1] for e in entries}
+    return existing, partitions, replicas, configs
+
+
 async def describe_topics(bootstrap: str, wanted: list[TopicLayout]) -> list[TopicState]:
     """Compare the broker's topics with ``wanted``; one :class:`TopicState` per topic.
 
+    A node that is down makes the check retry on the others (:data:`ADMIN_DEADLINE_S`).
+
     Raises:
-        BrokerUnavailable: the cluster cannot be reached.
+        BrokerUnavailable: the cluster cannot be reached, or keeps failing for
+            :data:`ADMIN_DEADLINE_S`.
     """
-    async with admin_client(bootstrap) as admin:
-        existing = set(await admin.list_topics())
-        present = [t for t in wanted if t.name in existing]
-        partitions: dict[str, int] = {}
-        replicas: dict[str, int] = {}
-        configs: dict[str, dict[str, str]] = {}
-        if present:
-            for meta in await admin.describe_topics([t.name for t in present]):
-                partitions[meta["topic"]] = len(meta["partitions"])
-                replicas[meta["topic"]] = min(
-                    (len(p["replicas"]) for p in meta["partitions"]), default=0
-                )
-            responses = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in present]
-            )
-            for response in responses:
-                for resource in response.resources:
-                    name, entries = resource[3], resource[4]
-                    configs[name] = {e[0]: e[1] for e in entries}
+    existing, partitions, replicas, configs = await _with_retries(
+        bootstrap, lambda admin: _read_topics(admin, [t.name for t in wanted])
+    )
     states = []
     for t in wanted:
         if t.name not in existing:
@@ -374,16 +433,21 @@ async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, i
     """Return ``{topic: partitions}`` for those of ``topics`` that exist.
 
     Raises:
-        BrokerUnavailable: the cluster cannot be reached.
+        BrokerUnavailable: the cluster cannot be reached, or keeps failing for
+            :data:`ADMIN_DEADLINE_S`.
     """
-    async with admin_client(bootstrap) as admin:
+    names = list(topics)
+
+    async def read(admin: AIOKafkaAdminClient) -> dict[str, int]:
         existing = set(await admin.list_topics())
-        wanted = [t for t in topics if t in existing]
+        wanted = [t for t in names if t in existing]
         return (
             {m["topic"]: len(m["partitions"]) for m in await admin.describe_topics(wanted)}
             if wanted
             else {}
         )
+
+    return await _with_retries(bootstrap, read)
 
 
 async def read_to_end(

@@ -37,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from darkroom_common.metrics import Metrics
 from darkroom_common.ports import Ports
-from darkroom_common.producer import KafkaEventProducer
+from darkroom_common.producer import METADATA_MAX_AGE_MS, KafkaEventProducer
 from darkroom_common.settings import DarkroomSettings
 from darkroom_runtime.assignor import CopartitionedAssignor
 from darkroom_runtime.checkpoint import Checkpoint
@@ -267,6 +267,7 @@ class StageApp:
             ),
             max_poll_interval_ms=300_000,
             max_poll_records=self.settings.max_poll_records,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self.checkpoint = Checkpoint(
             self._consumer,

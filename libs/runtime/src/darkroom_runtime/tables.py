@@ -35,6 +35,8 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
+from darkroom_common.producer import METADATA_MAX_AGE_MS
+
 log = logging.getLogger(__name__)
 
 CodecName = Literal["raw", "json"]
@@ -450,6 +452,7 @@ class Restorer:
             group_id=None,
             enable_auto_commit=False,
             client_id=f"{self.client_id}-restore",
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         await consumer.start()
         try:
