@@ -7,7 +7,7 @@ it handles anything, and handle every event it had not committed: every job ends
 (complete, or failed with its reason), no job is cataloged twice for one attempt, no
 image is listed twice in a gallery.
 
-``DARKROOM_STATE_LOSS_RUNS`` sets how many kill points are tried (CI: 4; ``make
+``DARKROOM_STATE_LOSS_RUNS`` sets how many kill points are tried (CI: 2; ``make
 soak-runtime``: 20). Each prints its kill point and recovery time.
 """
 
@@ -28,7 +28,7 @@ from .checks import API_ENV, record, verify_outcome
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
-RUNS = int(os.environ.get("DARKROOM_STATE_LOSS_RUNS", "4"))
+RUNS = int(os.environ.get("DARKROOM_STATE_LOSS_RUNS", "2"))
 WINDOW_S = tuple(
     float(x) for x in os.environ.get("DARKROOM_STATE_LOSS_WINDOW_S", "1,25").split(",")
 )

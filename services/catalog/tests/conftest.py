@@ -22,8 +22,10 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from darkroom_catalog.jobs import JobState, apply
 from darkroom_common.topics import create_topics, layouts
 from darkroom_dev.testing.kafka import free_port
+from darkroom_runtime.tables import encode_with, partition_for
 from darkroom_schemas import (
     ImageMetadata,
     ProbeInfo,
@@ -35,7 +37,7 @@ from darkroom_schemas import (
     decode,
     encode,
 )
-from darkroom_schemas.topics import TOPICS, topics_for_stage
+from darkroom_schemas.topics import TOPICS, stage, topics_for_stage
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
@@ -250,6 +252,42 @@ class CatalogService:
         finally:
             await producer.stop()
 
+    async def seed(self, states: list[JobState], on_topics: list[WireRecord]) -> None:
+        """Write ``states`` to the jobs changelog, ``on_topics`` to their topics, commit past them.
+
+        What a catalog partition looks like after its worker applied ``states`` and
+        committed every input so far, and then lost its local state.
+        """
+        await self.produce(on_topics)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for job in states:
+                key = job.image_id.encode()
+                await producer.send_and_wait(
+                    f"{self.prefix}catalog-jobs-changelog",
+                    encode_with("json", job.to_json()),
+                    key=key,
+                    partition=partition_for(key, self.partitions),
+                )
+        finally:
+            await producer.stop()
+        inputs = sorted({r.topic for r in stage("catalog").routes})
+        parts = [
+            TopicPartition(f"{self.prefix}{t}", p) for t in inputs for p in range(self.partitions)
+        ]
+        group = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=f"{self.prefix}catalog",
+            enable_auto_commit=False,
+        )
+        await group.start()
+        try:
+            group.assign(parts)
+            await group.commit(await group.end_offsets(parts))
+        finally:
+            await group.stop()
+
     async def read(self, topic: str) -> list[Any]:
         """Every decoded event of registry topic ``topic``, from the beginning to its end."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
@@ -269,6 +307,16 @@ class CatalogService:
             return out
         finally:
             await consumer.stop()
+
+
+def job_state(events: list[Any]) -> JobState:
+    """The job state ``events`` lead to, applied in order (each write one version up)."""
+    job: JobState | None = None
+    for n, event in enumerate(events, 1):
+        job, _ = apply(job, event)
+        job.version = n
+    assert job is not None
+    return job
 
 
 @pytest.fixture(scope="module")

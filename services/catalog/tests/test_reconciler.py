@@ -20,56 +20,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from darkroom_catalog.jobs import JobState, apply
 from darkroom_common.topics import create_topics, layouts
-from darkroom_runtime.tables import encode_with, partition_for
 from darkroom_schemas import CatalogedV1
-from darkroom_schemas.topics import stage, topics_for_stage
+from darkroom_schemas.topics import topics_for_stage
 
-from .conftest import CatalogService
+from .conftest import CatalogService, job_state
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-def _state(events: list[Any]) -> JobState:
-    job: JobState | None = None
-    for n, event in enumerate(events, 1):
-        job, _ = apply(job, event)
-        job.version = n
-    assert job is not None
-    return job
-
-
-async def _prepare(svc: CatalogService, states: list[JobState], on_topics: list[Any]) -> None:
-    """Write ``states`` to the jobs changelog, ``on_topics`` to their topics, commit past them."""
-    await svc.produce(on_topics)
-    producer = AIOKafkaProducer(bootstrap_servers=svc.bootstrap, acks="all")
-    await producer.start()
-    try:
-        for job in states:
-            key = job.image_id.encode()
-            await producer.send_and_wait(
-                f"{svc.prefix}catalog-jobs-changelog",
-                encode_with("json", job.to_json()),
-                key=key,
-                partition=partition_for(key, svc.partitions),
-            )
-    finally:
-        await producer.stop()
-    inputs = sorted({r.topic for r in stage("catalog").routes})
-    parts = [TopicPartition(f"{svc.prefix}{t}", p) for t in inputs for p in range(svc.partitions)]
-    group = AIOKafkaConsumer(
-        bootstrap_servers=svc.bootstrap, group_id=f"{svc.prefix}catalog", enable_auto_commit=False
-    )
-    await group.start()
-    try:
-        group.assign(parts)
-        await group.commit(await group.end_offsets(parts))
-    finally:
-        await group.stop()
 
 
 async def _cataloged(svc: CatalogService, want: set[str], timeout_s: float = 60) -> list[Any]:
@@ -110,9 +69,9 @@ def test_reconciler_finishes_applies_or_fails_stalled_jobs(kafka_bootstrap, tmp_
     a_events = [a.uploaded(), a.validated(), a.requested("thumb", 2), a.requested("medium", 2)]
     a_done = [a.done("thumb"), a.done("medium")]
     b_events = [b.uploaded(), b.validated(), b.requested("thumb", 2), b.requested("medium", 2)]
-    states = [_state(a_events), _state(b_events)]
+    states = [job_state(a_events), job_state(b_events)]
     assert [s.status for s in states] == ["processing", "processing"]
-    asyncio.run(_prepare(svc, states, [*a_events, *a_done]))
+    asyncio.run(svc.seed(states, [*a_events, *a_done]))
     try:
         svc.start()
 

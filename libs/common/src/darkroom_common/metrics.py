@@ -166,7 +166,8 @@ class Metrics:
         self.redelivery_reused = Counter(
             metric_name("redelivery", "reused"),
             "Re-sent events answered from earlier work instead of doing it again, by service "
-            "and kind (verdict: ingest's stored verdict; master: a RAW master already developed).",
+            "and kind (verdict: ingest's stored verdict; master: a RAW master already developed; "
+            "cataloged: a cataloged event already on the topic, not sent again).",
             ["service", "kind"],
             registry=self.registry,
         )

@@ -105,6 +105,7 @@ class StageApp:
         self._paused: dict[TopicPartition, set[str]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        self._ready_hooks: list[Callable[[int], Awaitable[object]]] = []
         self._services: list[
             tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]
         ] = []
@@ -150,6 +151,17 @@ class StageApp:
     def every(self, interval_s: float, fn: Callable[[], Awaitable[None]]) -> None:
         """Run ``fn`` every ``interval_s`` seconds while the worker runs (errors are logged)."""
         self._timers.append((interval_s, fn))
+
+    def on_partition_ready(self, hook: Callable[[int], Awaitable[object]]) -> None:
+        """Await ``hook(partition)`` after a partition's tables are restored, before its records flow.
+
+        For a stage with tables: every assignment of partition number ``partition`` runs
+        the hooks once, after the restore and before any record of that partition
+        reaches a lane. A hook that raises is retried with the restore (back-off up to
+        30 s), so it must be idempotent. The catalog uses it to learn which ``cataloged``
+        events are already on the topic (:mod:`darkroom_catalog.fence`).
+        """
+        self._ready_hooks.append(hook)
 
     def service(
         self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
@@ -453,6 +465,8 @@ class StageApp:
         while True:
             try:
                 records = await self._restorer.restore(list(self.tables.values()), number)
+                for hook in self._ready_hooks:
+                    await hook(number)
                 break
             except asyncio.CancelledError:
                 raise

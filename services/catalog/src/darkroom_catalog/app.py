@@ -36,7 +36,9 @@ def build_app(
     """
     ports = ports or ports_for("catalog", settings)
     app = StageApp("catalog", settings, store=store)
-    catalog = Catalog(app, ports.clock, JobGauges.for_registry(ports.metrics.registry))
+    catalog = Catalog(
+        app, ports.clock, JobGauges.for_registry(ports.metrics.registry), ports.metrics
+    )
     app.every(REFRESH_S, catalog.refresh_gauges)
     reconciler = Reconciler(app, catalog, settings, ports.metrics, ports.clock)
 

@@ -184,7 +184,7 @@ class Reconciler:
                 )
                 failed, cataloged = apply_stalled(job, self.clock.now(), message)
                 self.catalog.put_job(job, failed)
-                emits += [Emit("cataloged", c) for c in cataloged]
+                emits += self.catalog.unsent(cataloged)
                 outcome = f"failed_{STALLED}"
         if outcome is None:
             return None

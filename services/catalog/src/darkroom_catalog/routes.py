@@ -14,8 +14,10 @@
 
 The runtime sends a handler's events first and persists its table writes only once
 they were acknowledged: if sending ``cataloged`` fails, the job is not terminal in the
-table yet and the retried or redelivered event sends it again (same ``event_id``).
-A crash between the two acknowledgements re-sends that ``cataloged``; it is never lost.
+table yet and the retried or redelivered event sends it again (same ``event_id``), so
+it is never lost. A crash between the two acknowledgements would send that
+``cataloged`` twice; the :class:`~darkroom_catalog.fence.CatalogedFence`, loaded before
+a partition's records flow, knows it is on the topic already and it is not sent again.
 
 Tables store JSON dicts under ``str`` keys (raw UTF-8), in RocksDB, each with a
 compacted changelog ``<prefix>catalog-<table>-changelog``: the names and encodings
@@ -30,10 +32,12 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from darkroom_catalog.fence import CatalogedFence
 from darkroom_catalog.galleries import GalleryState, apply_cataloged, apply_image_deleted
 from darkroom_catalog.jobs import JOB_EVENTS, JobState, apply, apply_deleted
 from darkroom_catalog.metrics import JobGauges
 from darkroom_common.errors import PoisonEvent
+from darkroom_common.metrics import Metrics
 from darkroom_common.ports import Clock
 from darkroom_runtime import Emit, Route, StageApp, Table
 from darkroom_schemas import CatalogedV1, ImageDeletedV1
@@ -56,16 +60,28 @@ class Catalog:
         app: the catalog's worker (``store="rocksdb"`` in production).
         clock: for the job gauges' ages.
         gauges: the ``darkroom_jobs`` gauges to refresh.
+        metrics: counts ``cataloged`` repeats not sent
+            (``darkroom_redelivery_reused_total{service="catalog",kind="cataloged"}``).
     """
 
-    def __init__(self, app: StageApp, clock: Clock, gauges: JobGauges) -> None:
+    def __init__(
+        self, app: StageApp, clock: Clock, gauges: JobGauges, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.clock = clock
         self.gauges = gauges
+        self.metrics = metrics
         self.jobs: Table = app.table(JOBS_TABLE, lane=JOBS_LANE)
         self.galleries: Table = app.table(GALLERIES_TABLE, lane=GALLERIES_LANE)
         self._watchers: dict[str, set[asyncio.Queue[JobState]]] = {}
         self.jobs.on_change(self._notify)
+        self.fence = CatalogedFence(
+            app.settings.kafka_bootstrap_servers,
+            changelog=self.jobs.changelog,
+            cataloged=app.settings.topic("cataloged"),
+            client_id=app.group_id,
+        )
+        app.on_partition_ready(self.fence.load)
         self.lane_lock = asyncio.Lock()
         """Held by the jobs lane around each event (handler, sends and changelog acks) and by
         the reconciler around its writes, so the two never interleave on a job."""
@@ -152,7 +168,26 @@ class Catalog:
             return []
         self.put_job(current, new)
         log.info("job %s", new.status, extra={"status": new.status, "attempt": new.attempts})
-        return [Emit("cataloged", c) for c in cataloged]
+        return self.unsent(cataloged)
+
+    def unsent(self, cataloged: Sequence[CatalogedV1]) -> list[Emit]:
+        """Return the emits of those of ``cataloged`` that are not on the topic already.
+
+        A repeat (the :class:`~darkroom_catalog.fence.CatalogedFence` read its
+        ``event_id`` on the job's partition of ``cataloged``) is logged and counted.
+        """
+        emits = []
+        for event in cataloged:
+            if self.fence.already_sent(self.app.partition_of(event.image_id), event):
+                log.warning(
+                    "cataloged already on the topic; not sent again",
+                    extra={"image_id": event.image_id, "event_id": str(event.event_id)},
+                )
+                if self.metrics is not None:
+                    self.metrics.redelivery_reused.labels(STAGE, "cataloged").inc()
+                continue
+            emits.append(Emit("cataloged", event))
+        return emits
 
     async def on_image_deleted(self, value: Any) -> Sequence[Emit]:
         """Mark the job deleted; forward the delete to the gallery's partition.

@@ -23,9 +23,10 @@
    ``--drain-s``. The checks (``tests/faults/checks.py``: :func:`verify_outcome`): each
    job is terminal with the right verdict (complete; or failed with the deck's
    reason code), none is lost, no two different ``cataloged`` events for one
-   (job_id, attempt) in the whole topic (an identical repeat, same ``event_id``, is the
-   at-least-once repeat docs/failover.md allows: counted and shown with its offsets,
-   a failure only with ``--fail-on-repeat``), no image twice in a gallery, every variant of every gallery answers
+   (job_id, attempt) in the whole topic (an identical repeat, same ``event_id``, is
+   counted and shown with its offsets, and fails the run too: the catalog's fence,
+   docs/failover.md, keeps it off the topic; ``--allow-repeats`` lists it only), no
+   image twice in a gallery, every variant of every gallery answers
    with its catalogued bytes; and here: every catalogued variant's object has the
    catalogued size in the store.
 5. **Rebuild**: the catalog API's answers (every gallery, all pages, and every job)
@@ -287,7 +288,8 @@ class Config:
         partitions: partitions of each topic.
         min_kills: the schedule's least number of kills.
         fail_on_crash: a worker exiting by itself fails the run (else it is listed only).
-        fail_on_repeat: an identical repeated ``cataloged`` counts as a duplicate.
+        fail_on_repeat: an identical repeated ``cataloged`` counts as a duplicate
+            (default; ``--allow-repeats`` turns it off).
         log: where progress lines go (``print`` by default).
     """
 
@@ -301,7 +303,7 @@ class Config:
     partitions: int = 4
     min_kills: int = 15
     fail_on_crash: bool = False
-    fail_on_repeat: bool = False
+    fail_on_repeat: bool = True
     log: Callable[[str], None] = print
 
 
@@ -898,9 +900,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fail-on-crash", action="store_true", help="a worker exiting by itself fails the run"
     )
     parser.add_argument(
-        "--fail-on-repeat",
+        "--allow-repeats",
         action="store_true",
-        help="an identical repeated cataloged event (same event_id) counts as a duplicate",
+        help="list an identical repeated cataloged event (same event_id), do not fail on it",
     )
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
     parser.add_argument(
@@ -917,7 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_s=args.drain_s,
         min_kills=args.min_kills,
         fail_on_crash=args.fail_on_crash,
-        fail_on_repeat=args.fail_on_repeat,
+        fail_on_repeat=not args.allow_repeats,
         log=lambda line: print(line, flush=True),
     )
     if args.root:
