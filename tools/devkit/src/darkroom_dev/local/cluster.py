@@ -22,9 +22,7 @@ every node registered as a broker.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -32,7 +30,14 @@ from typing import Any
 
 from darkroom_common.errors import BrokerUnavailable, ConfigurationError
 from darkroom_dev.local.jars import repo_root
-from darkroom_dev.local.kafka import HOST, LocalKafka, _cluster_id, _tail, probe_metadata
+from darkroom_dev.local.kafka import (
+    HOST,
+    LocalKafka,
+    _cluster_id,
+    _tail,
+    free_ports,
+    probe_metadata,
+)
 
 CLUSTER_HEAP_OPTS = ("-Xms128m", "-Xmx384m")
 """JVM heap of each cluster node: three JVMs share a small dev machine."""
@@ -44,16 +49,6 @@ CLUSTER_FILE = "cluster.json"
 def default_cluster_dir() -> Path:
     """Return ``<repo>/.darkroom/kafka-cluster``, the state dir of ``darkroom kafka --brokers 3``."""
     return repo_root() / ".darkroom" / "kafka-cluster"
-
-
-def _free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((HOST, 0))
-            ports.append(int(sock.getsockname()[1]))
-    return ports
 
 
 def cluster_config(brokers: int) -> dict[str, str]:
@@ -134,7 +129,7 @@ class LocalKafkaCluster:
                     f"not {self.brokers}; use another state dir or remove this one"
                 )
             return cluster_id, ports
-        free = _free_ports(2 * self.brokers)
+        free = list(free_ports(2 * self.brokers))
         ports = [(free[2 * i], free[2 * i + 1]) for i in range(self.brokers)]
         cluster_id = _cluster_id()
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -504,14 +504,7 @@ class LocalKafka:
             self.pid_file.unlink(missing_ok=True)
             return False
         _signal_group(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while self._alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self._proc is not None and self._proc.pid == pid:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=1)
-            self._proc = None
-        self.pid_file.unlink(missing_ok=True)
+        self._reap(pid, 10)
         return True
 
     def stop(self, timeout_s: float = 30.0) -> bool:
@@ -526,20 +519,46 @@ class LocalKafka:
             self.pid_file.unlink(missing_ok=True)
             return False
         _signal_group(pid, signal.SIGTERM)
+        if not self._wait_gone(pid, timeout_s):
+            _signal_group(pid, signal.SIGKILL)
+        self._reap(pid, 10)
+        return True
+
+    def _wait_gone(self, pid: int, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` s for ``pid`` to exit; whether it did."""
         deadline = time.monotonic() + timeout_s
         while self._alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self._alive(pid):
-            _signal_group(pid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + 10
-            while self._alive(pid) and time.monotonic() < kill_deadline:
-                time.sleep(0.1)
+            time.sleep(0.05)
+        return not self._alive(pid)
+
+    def _reap(self, pid: int, timeout_s: float) -> None:
+        """Wait for the signalled ``pid`` to exit, collect it and remove the pid file."""
+        self._wait_gone(pid, timeout_s)
         if self._proc is not None and self._proc.pid == pid:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=1)
             self._proc = None
         self.pid_file.unlink(missing_ok=True)
-        return True
+
+
+def free_ports(count: int) -> tuple[int, ...]:
+    """Return ``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
+
+    The ports are only reserved while this function runs; another program may take
+    one before the caller binds it (good enough for tests).
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((HOST, 0))
+            ports.append(int(sock.getsockname()[1]))
+    return tuple(ports)
+
+
+def free_port() -> int:
+    """Return one TCP port on 127.0.0.1 that nothing listens on right now (see :func:`free_ports`)."""
+    return free_ports(1)[0]
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ import pytest
 from darkroom_common.errors import BrokerUnavailable
 from darkroom_dev.local.cluster import LocalKafkaCluster
 from darkroom_dev.local.jars import repo_root
-from darkroom_dev.local.kafka import HOST, LocalKafka, bootstrap_ready
+from darkroom_dev.local.kafka import LocalKafka, bootstrap_ready, free_port, free_ports
 
 EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 """Environment variable naming an external cluster to test against."""
@@ -44,26 +43,6 @@ KAFKA_IMAGE = "apache/kafka:4.0.2"
 """Image of the Docker path: the Apache image (testcontainers' KafkaContainer expects Confluent's).
 
 ``DARKROOM_TEST_KAFKA_IMAGE`` overrides it."""
-
-
-def free_ports(count: int) -> tuple[int, ...]:
-    """Return ``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
-
-    The ports are only reserved while this function runs; another program may take
-    one before the caller binds it (good enough for tests).
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((HOST, 0))
-            ports.append(int(sock.getsockname()[1]))
-    return tuple(ports)
-
-
-def free_port() -> int:
-    """Return one TCP port on 127.0.0.1 that nothing listens on right now (see :func:`free_ports`)."""
-    return free_ports(1)[0]
 
 
 def docker_available(timeout_s: float = 5.0) -> bool:
