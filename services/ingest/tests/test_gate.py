@@ -379,3 +379,18 @@ async def test_a_re_sent_upload_of_a_held_job_is_held_again_and_a_start_releases
     [again] = await gate(start(held))  # nothing held: the stored verdict, not a re-read
     assert again.event_id == released.event_id
     assert reused(gate) == 2
+
+
+async def test_a_re_sent_upload_of_an_ended_job_takes_no_slot(gate, store):
+    first = await gate.upload(JPEG_A, "bounded-g")
+    second = await gate.upload(JPEG_B, "bounded-g")
+    [verdict] = await gate(first)
+    assert await gate(done(first)) == []  # its job ended: the slot is free
+    assert gate.state.active.get("bounded-g") == []
+
+    [again] = await gate(first)  # re-sent after its job ended (redelivery, operator)
+    assert again == verdict
+    assert gate.state.active.get("bounded-g") == []  # no cataloged would ever free it
+    [released] = await gate(second)  # so the next upload is not queued behind it
+    assert released.image_id == second.image_id
+    assert gate.state.active.get("bounded-g") == [second.image_id]

@@ -23,7 +23,8 @@ terminal jobs, in order, and owns its state:
 * **re-sent uploads**: an ``uploaded`` event already validated (same event, or
   same job attempt) gets its stored verdict, the same ``validated`` event, without
   the original being read again (:mod:`darkroom_ingest.verdicts`); what follows —
-  hold, queue, release — is as for a fresh verdict.
+  hold, queue, release — is as for a fresh verdict, unless the job attempt already
+  ended (its ``cataloged`` came): then it is only sent again, and takes no slot.
 * **image-deleted**: the image's content hash is forgotten (the same bytes can
   be uploaded again) and the gallery's count decremented, its held/queued/active
   entries and stored verdict dropped, and every object under
@@ -220,6 +221,7 @@ class IngestHandler:
             emits = await self.on_delete(event)
         else:
             self._drop(self.state.active, event.gallery_id, event.image_id)
+            self.verdicts.cataloged(event)
             emits = []
         return emits + self.drain(gallery)
 
@@ -233,6 +235,9 @@ class IngestHandler:
         if verdict is not None:
             self.metrics.redelivery_reused.labels("ingest", "verdict").inc()
             log.info("already validated: the stored verdict is sent again")
+            if self.verdicts.was_cataloged(upload):
+                # Its job ended: sent again as it was, never held, queued or counted active.
+                return [Emit("validated", self.fill(verdict, gallery))]
         else:
             verdict = await validate_upload(
                 upload,

@@ -43,7 +43,7 @@ import logging
 from typing import Any
 
 from darkroom_ingest.validate import MISSING_ORIGINAL
-from darkroom_schemas import UploadedV1, ValidatedV1
+from darkroom_schemas import CatalogedV1, UploadedV1, ValidatedV1
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,27 @@ class VerdictStore:
             "upload": upload_identity(upload),
             "verdict": verdict.model_dump(mode="json"),
         }
+
+    def cataloged(self, event: CatalogedV1) -> None:
+        """Mark the stored upload's job attempt as ended, when ``event`` is its ``cataloged``.
+
+        A later re-send of that upload then gets its verdict without taking a slot of
+        the gallery's ``max_concurrent_jobs``: no ``cataloged`` would come to free it (the
+        catalog drops the re-sent ``validated``, whose ``event_id`` it has seen).
+        """
+        if self.table is None:
+            return
+        row = self.table.get(event.image_id)
+        if not isinstance(row, dict) or not isinstance(row.get("upload"), dict):
+            return
+        upload = row["upload"]
+        if (upload.get("job_id"), upload.get("attempt")) == (event.job_id, event.attempts):
+            self.table[event.image_id] = {**row, "cataloged": True}
+
+    def was_cataloged(self, upload: UploadedV1) -> bool:
+        """Whether ``upload``'s stored job attempt already ended (see :meth:`cataloged`)."""
+        row = self.table.get(upload.image_id) if self.table is not None else None
+        return isinstance(row, dict) and row.get("cataloged") is True
 
     def forget(self, image_id: str) -> None:
         """Remove the image's row (idempotent)."""
