@@ -299,26 +299,15 @@ class Lane:
         Raises:
             Abandoned: the event's partition was revoked in the meantime.
         """
-        changes = [(table, table.pending(scope)) for table in scope.writes]
-        changes = [(table, c) for table, c in changes if c]
-        if not changes:
+        if not scope.writes:
             return
         delay = 0.2
         while True:
             if not self.host.owns(item.tp, item.generation):
                 raise Abandoned()
             try:
-                futures = [
-                    [
-                        await self.host.producer.send_raw(
-                            table.changelog, value, key=key, partition=scope.partition
-                        )
-                        for key, value in table_changes
-                    ]
-                    for table, table_changes in changes
-                ]
-                acks = [await asyncio.gather(*fs) for fs in futures]
-                break
+                await write_through(self.host.producer, scope)
+                return
             except Exception as exc:
                 log.warning(
                     "changelog write failed; trying again",
@@ -326,8 +315,30 @@ class Lane:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
-        for (table, table_changes), metas in zip(changes, acks, strict=True):
-            table.persist(scope.partition, table_changes, max(m.offset for m in metas))
+
+
+async def write_through(producer: KafkaEventProducer, scope: RecordScope) -> None:
+    """Send ``scope``'s table writes to their changelogs, wait for every ack, apply them locally.
+
+    The writes reach the local store (with the changelog offset they reached) only once
+    all were acknowledged; on an error nothing is applied and the scope's writes stay
+    pending, so the caller may call again.
+
+    Raises:
+        KafkaError, BrokerUnavailable: a send failed.
+    """
+    changes = [(table, table.pending(scope)) for table in scope.writes]
+    changes = [(table, c) for table, c in changes if c]
+    futures = [
+        [
+            await producer.send_raw(table.changelog, value, key=key, partition=scope.partition)
+            for key, value in table_changes
+        ]
+        for table, table_changes in changes
+    ]
+    acks = [await asyncio.gather(*fs) for fs in futures]
+    for (table, table_changes), metas in zip(changes, acks, strict=True):
+        table.persist(scope.partition, table_changes, max(m.offset for m in metas))
 
 
 def _failing(exc: Exception) -> Handler:

@@ -28,7 +28,6 @@ are counted in ``darkroom_reconciler_jobs_total{outcome=finished|advanced|failed
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from darkroom_common.metrics import Metrics
 from darkroom_common.ports import Clock
 from darkroom_common.topics import read_to_end
 from darkroom_runtime import Emit, StageApp
+from darkroom_runtime.lanes import write_through
 from darkroom_runtime.tables import RecordScope
 from darkroom_schemas import WireFormatError, decode
 from darkroom_schemas.topics import stage
@@ -189,20 +189,5 @@ class Reconciler:
         if outcome is None:
             return None
         await self.app.runner.send(emits, allowed=("cataloged",))
-        await self._persist(scope)
+        await write_through(self.app.producer, scope)
         return outcome
-
-    async def _persist(self, scope: RecordScope) -> None:
-        """Send ``scope``'s writes to the changelogs, wait for the acks, apply them locally."""
-        for table in list(scope.writes):
-            changes = table.pending(scope)
-            if not changes:
-                continue
-            futures = [
-                await self.app.producer.send_raw(
-                    table.changelog, value, key=key, partition=scope.partition
-                )
-                for key, value in changes
-            ]
-            acks = await asyncio.gather(*futures)
-            table.persist(scope.partition, changes, max(m.offset for m in acks))
