@@ -6,7 +6,8 @@ RW2 ``IIU``), the DNGVersion tag (0xC612) in IFD0, and for vendors that write pl
 headers (Nikon, Sony, Pentax, Samsung, Kodak) the Make tag plus either a CFA image
 (PhotometricInterpretation 32803) or the vendor's RAW extension. ISO-BMFF files are told
 apart by the ``ftyp`` brands (``crx `` = Canon CR3, ``avif`` = AVIF, ``heic``/``mif1`` =
-HEIF). JPEG XL is recognised so it can be refused by name (:data:`UNSUPPORTED`).
+HEIF). HEIC and JPEG XL are decoded outside libvips (:mod:`.decoders`) and are accepted only
+where that decoder is present; :func:`unsupported_reason` says why one is refused.
 """
 
 from __future__ import annotations
@@ -60,9 +61,21 @@ RAW_FORMATS: frozenset[Format] = frozenset(
     }
 )
 
-#: Recognised but refused: JPEG XL has no decoder in the pyvips-binary 8.18 and Pillow 13
-#: wheels, so accepting it would only move the failure to rendering.
-UNSUPPORTED: frozenset[Format] = frozenset({Format.JXL})
+
+def unsupported_reason(fmt: Format) -> str | None:
+    """The sentence refusing ``fmt`` when this installation has no decoder for it, else None.
+
+    HEIC (HEVC) needs pillow-heif's libde265 plugin and JPEG XL needs pillow-jxl-plugin (the
+    pyvips-binary wheel has neither): without them accepting the file would only move the
+    failure to rendering. Every other recognised format is decoded by libvips or LibRaw.
+    """
+    # Imported here: decoders imports this module for Format and sniff.
+    from darkroom_imaging import decoders
+
+    if decoders.decoder_present(fmt):
+        return None
+    return decoders.MISSING_DECODER.get(fmt, f"{fmt.name} has no decoder in this installation.")
+
 
 MIME_TYPES: dict[Format, str] = {
     Format.JPEG: "image/jpeg",

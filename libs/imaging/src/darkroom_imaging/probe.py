@@ -5,9 +5,13 @@ structure (JPEG markers up to the first scan, PNG chunks with their CRC-32, TIFF
 ISO-BMFF boxes, the RIFF size of WebP), reads the tail for the end marker, asks libvips
 for the header of ordinary images (with the loader named by the sniffed format, never
 libvips' own guess) and LibRaw for the sizes of RAW files (``open`` only, no unpack).
+JPEG XL is the exception: its SizeHeader is parsed here (:func:`.decoders.jxl_header`), and
+since a bare codestream has no end marker to look for, files up to
+:data:`MAX_JXL_VERIFY_PIXELS` are decoded once to prove they are whole.
 
 Checks run in this order, the first failing one giving the :class:`~.outcomes.Reason`:
-``empty_file`` → ``file_too_large`` → ``unsupported_format`` (not an image, or JPEG XL) →
+``empty_file`` → ``file_too_large`` → ``unsupported_format`` (not an image, or HEIC / JPEG XL
+in an installation without their decoder, :func:`.formats.unsupported_reason`) →
 ``extension_mismatch`` → ``decode_error`` (header unreadable) → ``too_many_pixels`` →
 ``truncated`` → RAW content (``raw_unsupported``, ``raw_no_image_data``). Floods of header
 structures (:data:`MAX_HEADER_STRUCTURES`) and PNG metadata that inflate past
@@ -35,6 +39,7 @@ from typing import Any, BinaryIO
 import pyvips
 import rawpy
 
+from darkroom_imaging import decoders
 from darkroom_imaging.formats import (
     COMPRESSION_JPEG_XL,
     EXTENSIONS,
@@ -42,7 +47,6 @@ from darkroom_imaging.formats import (
     PHOTOMETRIC_CFA,
     PHOTOMETRIC_LINEAR_RAW,
     RAW_FORMATS,
-    UNSUPPORTED,
     Format,
     Ifd,
     TiffError,
@@ -50,6 +54,7 @@ from darkroom_imaging.formats import (
     read_tiff,
     sniff,
     tiff_format,
+    unsupported_reason,
 )
 from darkroom_imaging.outcomes import Failure, Reason
 
@@ -63,6 +68,10 @@ MAX_HEADER_STRUCTURES = 4096
 #: summed: ExifTool inflates them whole (2 GB of memory for a 1 GiB zTXt made of 1 MB).
 MAX_INFLATED_METADATA = 64 * 1024 * 1024
 _PNG_COMPRESSED = frozenset({b"zTXt", b"iTXt", b"iCCP"})
+#: JPEG XL files up to this many pixels are decoded by the probe to prove they are whole
+#: (pillow-jxl decodes on open; a cut codestream fails there). Larger ones are checked when
+#: they are rendered, so the probe's memory stays within about 40 MP × 4 bytes.
+MAX_JXL_VERIFY_PIXELS = 40_000_000
 
 _VIPS_LOADERS = {
     Format.JPEG: "jpegload",
@@ -185,11 +194,8 @@ def probe(
             except (TiffError, struct.error) as exc:
                 return Failure(Reason.DECODE_ERROR, f"The TIFF structure is unreadable: {exc}.")
             fmt = tiff_format(tiff, head, extension)
-        if fmt in UNSUPPORTED:
-            return Failure(
-                Reason.UNSUPPORTED_FORMAT,
-                f"{fmt.name} is recognised but this engine has no decoder for it.",
-            )
+        if (refusal := unsupported_reason(fmt)) is not None:
+            return Failure(Reason.UNSUPPORTED_FORMAT, refusal)
         allowed = EXTENSIONS.get(extension)
         if allowed is not None and fmt not in allowed:
             return Failure(
@@ -201,6 +207,8 @@ def probe(
             return header
     if fmt in RAW_FORMATS:
         return _probe_raw(path, fmt, size, header, tiff, limits)
+    if fmt is Format.JXL:
+        return _probe_jxl(path, size, limits)
     return _probe_vips(path, fmt, size, header, limits)
 
 
@@ -504,6 +512,49 @@ def _probe_raw(
         icc_description=None,
         orientation=orientation,
         is_raw=True,
+    )
+
+
+def _probe_jxl(path: Path, size: int, limits: ProbeLimits) -> Probe | Failure:
+    """JPEG XL: size and orientation from the codestream, wholeness from one decode."""
+    data = path.read_bytes()
+    try:
+        head = decoders.jxl_header(data)
+    except ValueError:
+        return Failure(Reason.TRUNCATED, "The JPEG XL file ends inside its header.")
+    if failure := _too_many(head.width, head.height, limits):
+        return failure
+    if data.startswith(b"\0\0\0\x0cJXL ") and (cut := decoders.heif_cut_at(data)) is not None:
+        return Failure(
+            Reason.TRUNCATED, f"The JPEG XL file is cut short: the box at byte {cut} is incomplete."
+        )
+    bits: int | None = None
+    color_space: str | None = None
+    icc: bytes | None = None
+    if head.width * head.height <= MAX_JXL_VERIFY_PIXELS:
+        try:
+            opened = decoders.open_source(data, max_pixels=limits.max_pixels)
+            image = opened.decode() if opened is not None else None
+        except decoders.DecodeFailed as exc:
+            return exc.failure
+        if image is not None:
+            bits = 16 if image.format == "ushort" else 8
+            color_space = str(image.interpretation)
+            if image.get_typeof("icc-profile-data"):
+                icc = image.get("icc-profile-data")
+            del image
+    return Probe(
+        format=Format.JXL,
+        mime_type=MIME_TYPES[Format.JXL],
+        file_size=size,
+        width=head.width,
+        height=head.height,
+        frames=1,
+        bit_depth=bits,
+        color_space=color_space,
+        icc_description=icc_description(icc) if icc else None,
+        orientation=head.orientation,
+        is_raw=False,
     )
 
 

@@ -43,8 +43,9 @@ from typing import Any
 
 import pyvips
 
+from darkroom_imaging import decoders, vipsconfig
 from darkroom_imaging import ops as recipe_ops
-from darkroom_imaging import vipsconfig
+from darkroom_imaging.hdr import HdrSignal, detect, to_sdr
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.placeholder import placeholders
 from darkroom_imaging.specs import FocalPoint, VariantSpec, spec_hash
@@ -53,7 +54,15 @@ from darkroom_imaging.watermark import format_template, hex_to_rgb, stamp_text
 ENGINE = "darkroom_imaging"
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_JPEG_LOADERS = ("jpegload", "jpegload_buffer", "jpegload_source")
+# uhdrload (Ultra HDR JPEG) decodes the SDR base JPEG and takes the same shrink.
+_JPEG_LOADERS = (
+    "jpegload",
+    "jpegload_buffer",
+    "jpegload_source",
+    "uhdrload",
+    "uhdrload_buffer",
+    "uhdrload_source",
+)
 # Raster formats a gallery accepts; SVG/PDF/ImageMagick/matrix loaders are refused.
 _ALLOWED_LOADERS = (
     "jpegload",
@@ -64,6 +73,8 @@ _ALLOWED_LOADERS = (
     "tiffload",
     "heifload",
     "jxlload",
+    decoders.HEIF_LOADER,
+    decoders.JXL_LOADER,
 )
 _KEEP_FIELDS = frozenset(
     {
@@ -277,6 +288,18 @@ def _open(source: Path | builtins.bytes, **options: Any) -> pyvips.Image:
     return pyvips.Image.new_from_file(str(source), **options)
 
 
+def _open_routed(
+    source: Path | builtins.bytes, context: RenderContext
+) -> decoders.OpenedSource | None:
+    """The HEIC/JPEG XL ``source`` opened by :mod:`.decoders`, or None for libvips' formats."""
+    try:
+        return decoders.open_source(source, max_pixels=context.max_pixels)
+    except decoders.DecodeFailed as exc:
+        raise _SourceError(exc.failure) from None
+    except OSError:
+        return None  # libvips reports the unreadable path
+
+
 def _classify(error: Exception) -> Failure:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     message = "; ".join(dict.fromkeys(lines))[:300] or type(error).__name__
@@ -315,11 +338,18 @@ def _decode(
         raise _SourceError(Failure(Reason.EMPTY_FILE, "the source is empty (0 bytes)"))
     # libvips' error buffer is per process; start clean so messages are this source's.
     pyvips.vips_lib.vips_error_clear()
+    # HEIC and JPEG XL are decoded by pillow-heif / pillow-jxl (:mod:`.decoders`), upright.
+    routed = _open_routed(source, context)
     try:
-        header = _open(source, access="sequential")
-        width, height = header.width, header.height
-        loader = str(header.get("vips-loader")) if header.get_typeof("vips-loader") else "unknown"
-        orientation = _orientation(header)
+        if routed is not None:
+            width, height, loader, orientation = routed.width, routed.height, routed.loader, 1
+        else:
+            header = _open(source, access="sequential")
+            width, height = header.width, header.height
+            loader = (
+                str(header.get("vips-loader")) if header.get_typeof("vips-loader") else "unknown"
+            )
+            orientation = _orientation(header)
     except pyvips.Error as exc:
         raise _SourceError(_classify(exc)) from None
     if not loader.startswith(_ALLOWED_LOADERS):
@@ -350,7 +380,7 @@ def _decode(
     target_w = max(1, round(width * scale))
     target_h = max(1, round(height * scale))
     try:
-        image = _open(source, **options)
+        image = routed.decode() if routed is not None else _open(source, **options)
         load_w, load_h = image.width, image.height
         has_alpha = image.hasalpha()
         if (load_w, load_h) != (target_w, target_h):
@@ -361,13 +391,16 @@ def _decode(
             if has_alpha:
                 image = image.unpremultiply().cast(original_format)
             image = _exact(image, target_w, target_h)
-        image, colour = _to_srgb8(image)
+        # PQ/HLG is tone-mapped here, on the reduced image (resized in the PQ/HLG domain).
+        image, colour = _to_srgb8(image, detect(source, None if routed else header))
         image = _strip(image).copy_memory()
         if orientation != 1:
             image = image.copy()
             image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
             image = image.autorot()
             image = _strip(image)
+    except decoders.DecodeFailed as exc:
+        raise _SourceError(exc.failure) from None
     except pyvips.Error as exc:
         raise _SourceError(_classify(exc)) from None
     info = DecodeInfo(
@@ -420,8 +453,19 @@ def icc_description(profile: builtins.bytes) -> str:
     return ""
 
 
-def _to_srgb8(image: pyvips.Image) -> tuple[pyvips.Image, str]:
-    """Convert to 8-bit sRGB, 3 bands (+ alpha). Returns the image and what was done."""
+def _to_srgb8(image: pyvips.Image, signal: HdrSignal | None = None) -> tuple[pyvips.Image, str]:
+    """Convert to 8-bit sRGB, 3 bands (+ alpha). Returns the image and what was done.
+
+    ``signal`` (:func:`darkroom_imaging.hdr.detect`) says whether the pixels are PQ or
+    HLG: those are tone-mapped (BT.2390 EETF, gamut mapping; :func:`~darkroom_imaging.
+    hdr.to_sdr`), e.g. ``pq:p3->bt2390(712->203cd/m2)->sRGB``. An Ultra HDR JPEG is
+    already its SDR base image here (its gain map is ignored): ``gainmap:sdr-base; …``.
+    """
+    if signal is not None and signal.needs_tone_mapping and image.bands >= 3:
+        return to_sdr(image, signal)
+    if signal is not None and signal.transfer == "gainmap":
+        image, colour = _to_srgb8(image)
+        return image, f"gainmap:sdr-base; {colour}"
     colour = "none"
     if image.get_typeof("icc-profile-data"):
         profile = image.get("icc-profile-data")
