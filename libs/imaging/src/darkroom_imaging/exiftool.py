@@ -193,15 +193,22 @@ class ExifTool:
         del err[err.rfind(err_sentinel) :]
         return out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
-    def read_tags(self, path: Path, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    def read_tags(
+        self, path: Path, tags: tuple[str, ...] = (), *, grouped: bool = False
+    ) -> dict[str, Any]:
         """Return ExifTool's JSON object for one file (``-json -n``), limited to ``tags``.
 
         Keys are tag names (``Make``, ``GPSLatitude``...), values numbers or strings as
         ExifTool gives them; ``Error``/``Warning`` keys carry ExifTool's complaints.
+        With ``grouped`` the request adds ``-G``: keys are prefixed by the family 0 group
+        (``EXIF:DateTimeOriginal``, ``IPTC:DateCreated``, ``XMP:DateCreated``,
+        ``ExifTool:Warning``), one key per group that holds the tag, and ``tags`` may be
+        group-qualified (``XMP-photoshop:DateCreated``, ``EXIF:all``).
         Raises the :class:`ExifToolError` family when ExifTool cannot answer.
         """
+        args = [*(["-G"] if grouped else []), *(f"-{t}" for t in tags)]
         # An absolute path cannot be mistaken for an option (a name starting with "-").
-        stdout, stderr = self.execute(*(f"-{t}" for t in tags), str(Path(path).absolute()))
+        stdout, stderr = self.execute(*args, str(Path(path).absolute()))
         try:
             data = json.loads(stdout) if stdout.strip() else []
         except json.JSONDecodeError as exc:
