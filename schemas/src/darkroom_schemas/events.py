@@ -51,6 +51,12 @@ class ImageMetadata(Record):
         default=None, description="ISO 8601, with offset if known."
     )
     offset_time_original: str | None = None
+    date_time_original_source: str | None = Field(
+        default=None,
+        description="Where date_time_original came from, as ExifTool group:tag "
+        "(EXIF:DateTimeOriginal, EXIF:CreateDate, XMP-photoshop:DateCreated, "
+        "IPTC:DateCreated, EXIF:GPSDateStamp+GPSTimeStamp...); null when no date.",
+    )
     gps_latitude: float | None = None
     gps_longitude: float | None = None
     gps_altitude: float | None = None

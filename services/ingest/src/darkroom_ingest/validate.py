@@ -97,6 +97,7 @@ def image_metadata(m: Metadata) -> ImageMetadata:
         lens_model=m.lens_model,
         date_time_original=m.date_time_original,
         offset_time_original=m.offset_time_original,
+        date_time_original_source=m.date_time_original_source,
         gps_latitude=m.gps_latitude,
         gps_longitude=m.gps_longitude,
         gps_altitude=m.gps_altitude,
