@@ -84,6 +84,33 @@ def test_in_process_matches_isolated() -> None:
 @pytest.mark.parametrize(
     ("rel", "policy", "reason"),
     [
+        # The probe's verdicts, which develop() returns before starting LibRaw.
+        ("raw/metadata_only/exiftool_Panasonic.rw2", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exiftool_DNG.dng", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exiftool_CanonRaw.cr3", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exiftool_Nikon.nef", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exiftool_FujiFilm.raf", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exiftool_FujiFilm.raf", "embedded-preview", Reason.RAW_NO_IMAGE_DATA),
+        # cut to its first 8 KB: a card copy that broke off, not an unknown camera
+        ("raw/metadata_only/exifpy_sony_a7iii.arw", "develop", Reason.TRUNCATED),
+        ("raw/metadata_only/exifpy_sony_a7iii.arw", "embedded-preview", Reason.TRUNCATED),
+        ("raw/metadata_only/exiftool_CanonRaw.cr2", "develop", Reason.RAW_NO_IMAGE_DATA),
+        ("raw/metadata_only/exifpy_nikon_z9_dng17.dng", "develop", Reason.RAW_UNSUPPORTED),
+        ("raw/metadata_only/exifpy_nikon_z9_dng17.dng", "embedded-preview", Reason.RAW_UNSUPPORTED),
+        ("bad/bomb_32000x32000.dng", "develop", Reason.TOO_MANY_PIXELS),
+        ("bad/truncated.dng", "develop", Reason.TRUNCATED),
+        ("bad/jpeg_with_nef_extension.nef", "embedded-preview", Reason.EXTENSION_MISMATCH),
+    ],
+)
+def test_failures(rel: str, policy: str, reason: Reason) -> None:
+    result = develop(CORPUS / rel, policy=policy)  # type: ignore[arg-type]
+    assert isinstance(result, Failure), result
+    assert result.reason is reason, result.message
+
+
+@pytest.mark.parametrize(
+    ("rel", "policy", "reason"),
+    [
         ("raw/metadata_only/exiftool_Panasonic.rw2", "develop", Reason.RAW_GARBAGE),
         # its 8x8 thumbnail must not stand in for the image: the fallback decodes to noise
         ("raw/metadata_only/exiftool_Panasonic.rw2", "embedded-preview", Reason.RAW_GARBAGE),
@@ -102,8 +129,9 @@ def test_in_process_matches_isolated() -> None:
         ("bad/jpeg_with_nef_extension.nef", "embedded-preview", Reason.RAW_NO_IMAGE_DATA),
     ],
 )
-def test_failures(rel: str, policy: str, reason: Reason) -> None:
-    result = develop(CORPUS / rel, policy=policy)  # type: ignore[arg-type]
+def test_failures_behind_the_probe(rel: str, policy: str, reason: Reason) -> None:
+    """LibRaw and the black/noise checks on the files the probe refuses (second line)."""
+    result = develop(CORPUS / rel, policy=policy, probe_first=False)  # type: ignore[arg-type]
     assert isinstance(result, Failure), result
     assert result.reason is reason, result.message
 
@@ -175,8 +203,13 @@ def test_judge_thresholds() -> None:
     ],
 )
 def test_half_size_development_still_refuses_stripped_sensor_data(rel, reason):
-    """Half-size binning smooths garbage into plausible pictures; the CFA check does not."""
-    result = develop(CORPUS / rel, policy="develop", min_long_edge=1620, isolate=False)
+    """Half-size binning smooths garbage into plausible pictures; the CFA check does not.
+
+    The probe refuses both files first (``raw_no_image_data``); this is the second line.
+    """
+    result = develop(
+        CORPUS / rel, policy="develop", min_long_edge=1620, isolate=False, probe_first=False
+    )
     assert isinstance(result, Failure)
     assert result.reason.value == reason
 

@@ -472,6 +472,10 @@ def _probe_raw(
         return failure
     if header.truncated:
         return Failure(Reason.TRUNCATED, f"The {fmt.name} file is cut short: {header.truncated}.")
+    if cut := _raw_data_cut(path, fmt, size, tiff):
+        return Failure(
+            Reason.TRUNCATED, f"The {fmt.name} file is cut short: {cut} lies past its end."
+        )
     if tiff is not None and any(i.compression == COMPRESSION_JPEG_XL for i in tiff.ifds):
         return Failure(
             Reason.RAW_UNSUPPORTED,
@@ -556,6 +560,38 @@ def _probe_jxl(path: Path, size: int, limits: ProbeLimits) -> Probe | Failure:
         orientation=head.orientation,
         is_raw=False,
     )
+
+
+#: TIFF-based RAW formats whose IFD0 strip tags are not byte ranges of the file
+#: (Panasonic RW2 stores placeholders there; its data offset is a private tag).
+_RAW_PLACEHOLDER_STRIPS = frozenset({Format.RW2})
+
+
+def _raw_data_cut(path: Path, fmt: Format, size: int, tiff: TiffInfo | None) -> str | None:
+    """What part of a RAW's data lies past the file's end (a card copy cut short), or None.
+
+    TIFF-based RAWs (CR2, NEF, ARW, KDC, PEF...; DNG is checked by :func:`_tiff`): the
+    strips or tiles of every IFD and SubIFD, as for TIFF. Fujifilm RAF: the embedded JPEG,
+    the CFA header and the CFA data, whose offsets and lengths are big-endian 32-bit words
+    at bytes 84–107 of the RAF header. Other containers (CR3's boxes) are checked by the
+    structure walk.
+    """
+    if tiff is not None and fmt not in _RAW_PLACEHOLDER_STRIPS:
+        for ifd in tiff.ifds:
+            if ifd.beyond_eof or ifd.data_end > size:
+                return f"the image data of the IFD at byte {ifd.offset}"
+    if fmt is Format.RAF:
+        with path.open("rb") as f:
+            f.seek(84)
+            words = f.read(24)
+        if len(words) < 24:
+            return "the RAF header"
+        parts = struct.unpack(">6I", words)
+        names = ("the embedded JPEG", "the CFA header", "the CFA data")
+        for name, offset, length in zip(names, parts[0::2], parts[1::2], strict=True):
+            if offset + length > size:
+                return name
+    return None
 
 
 def _no_image_data(fmt: Format, size: int, pixels: int) -> Failure:

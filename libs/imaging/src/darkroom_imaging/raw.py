@@ -13,6 +13,13 @@ Two policies:
   edge is at least ``min_long_edge``, with its own EXIF orientation or else the RAW's;
   otherwise it falls back to ``develop``.
 
+Before any child is started, :func:`develop` runs the header probe
+(:func:`darkroom_imaging.probe.probe`) on the file: a RAW cut short is ``truncated``, one
+whose image data are absent ``raw_no_image_data``, an unknown camera ``raw_unsupported``,
+with the very sentence the ingest stage gave, so the pipeline's two verdicts on one file
+cannot disagree. LibRaw's own errors in the child map to the same codes as in the probe:
+an I/O or data error is ``raw_no_image_data``, an unknown camera ``raw_unsupported``.
+
 LibRaw applies the RAW's orientation itself (``user_flip`` left at its default, the
 file's ``flip``). A successful decode is not proof of an image: files whose image data
 were stripped still decode, to black (:data:`BLACK_MEAN_MAX`) or to noise
@@ -21,16 +28,23 @@ were stripped still decode, to black (:data:`BLACK_MEAN_MAX`) or to noise
 Every development runs in a child Python process (``python -m darkroom_imaging.raw``): a
 hang is killed at ``max_seconds`` (``raw_timeout``), a crash of LibRaw on a hostile file
 cannot take the caller down, and the child's address space is capped at
-``max_memory_bytes`` (``RLIMIT_AS``). The price is about 0.3 s of start-up per file.
+``max_memory_bytes`` (``RLIMIT_AS``). The price is about 0.3 s of start-up per file. The
+child reports its peak resident set (``ru_maxrss``) as ``child_peak_rss_bytes``.
+
+The master carries no metadata from LibRaw or libvips; :func:`copy_capture_metadata`
+copies the RAW's capture EXIF (:data:`CAPTURE_TAGS`, never GPS or orientation) into it
+with ExifTool.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +54,11 @@ import numpy as np
 import pyvips
 import rawpy
 
+from darkroom_imaging.exiftool import ExifTool, ExifToolError, shared_exiftool
 from darkroom_imaging.outcomes import Failure, Reason
+from darkroom_imaging.probe import Probe, ProbeLimits, probe
+
+log = logging.getLogger(__name__)
 
 Policy = Literal["develop", "embedded-preview"]
 
@@ -72,6 +90,31 @@ DEFAULT_MAX_MEMORY = 4 * 1024**3
 DEFAULT_MAX_PIXELS = 200_000_000
 
 _LIBRAW_FLIP = {0: 1, 3: 3, 5: 8, 6: 6}
+
+#: The pipeline's development defaults (the raw-provider's ``policy``, ``master_box`` and
+#: ``master_quality`` settings): the camera's embedded JPEG when it covers the largest
+#: variant box (width, height px), JPEG quality 92.
+DEFAULT_POLICY: Policy = "embedded-preview"
+DEFAULT_MASTER_BOX = (1920, 1080)
+DEFAULT_MASTER_QUALITY = 92
+
+#: EXIF tags a master copies from its RAW (ExifTool names): who, with what, when, how.
+#: Never GPS (a master is shared further than its original) and never Orientation (the
+#: master's pixels are already upright, so the tag is left out: 1 by default).
+CAPTURE_TAGS = (
+    "Make",
+    "Model",
+    "LensModel",
+    "DateTimeOriginal",
+    "CreateDate",
+    "OffsetTimeOriginal",
+    "ExposureTime",
+    "FNumber",
+    "ISO",
+    "FocalLength",
+    "Artist",
+    "Copyright",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +150,44 @@ def versions() -> dict[str, str]:
     }
 
 
+def master_long_edge(width: int, height: int, orientation: int, box: tuple[int, int]) -> int:
+    """Return the long edge (px) a master needs so the largest variant is not upscaled.
+
+    ``width``/``height``: the RAW's stored size in pixels (before ``orientation``, EXIF
+    1–8); ``box``: the largest variant's (width, height), which fits the image *inside*
+    it: for a 3:2 sensor and a 1920×1080 box that is 1620×1080, so a 1728×1152 embedded
+    preview suffices. Never more than the sensor's long edge; the box's long edge when the
+    size is unknown (0).
+    """
+    if width <= 0 or height <= 0:
+        return max(box)
+    w, h = (height, width) if orientation >= 5 else (width, height)
+    scale = min(box[0] / w, box[1] / h, 1.0)
+    return max(1, round(max(w, h) * scale))
+
+
+def check_raw(
+    path: Path, *, declared_name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Probe | Failure:
+    """Run the header probe on ``path`` as :func:`develop` does before developing.
+
+    ``declared_name``: the name the file arrived with (its extension must agree with the
+    content; default ``path.name``). ``max_pixels``: the probe's pixel limit; no byte
+    limit. Returns the probe's :class:`Probe` of an accepted RAW, its :class:`Failure`
+    otherwise (``truncated``, ``raw_no_image_data``, ``raw_unsupported``,
+    ``too_many_pixels``, ``extension_mismatch``...), and ``unsupported_format`` for an
+    accepted image that is not a RAW. Raises :class:`OSError` if ``path`` is unreadable.
+    """
+    limits = ProbeLimits(max_pixels=max_pixels, max_bytes=sys.maxsize)
+    result = probe(Path(path), declared_name=declared_name, limits=limits)
+    if isinstance(result, Probe) and not result.is_raw:
+        return Failure(
+            Reason.UNSUPPORTED_FORMAT,
+            f"The file is a {result.format.name} image, not a camera RAW.",
+        )
+    return result
+
+
 def develop(
     path: Path,
     *,
@@ -117,6 +198,8 @@ def develop(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     quality: int = 92,
     isolate: bool = True,
+    declared_name: str | None = None,
+    probe_first: bool = True,
 ) -> Developed | Failure:
     """Develop the RAW file at ``path`` into a JPEG master (see the module docstring).
 
@@ -125,17 +208,27 @@ def develop(
     beyond which the child is killed (``raw_timeout``). ``max_memory_bytes``: address-space
     cap of the child (None: no cap). ``max_pixels``: sensor pixels refused before decoding
     (``too_many_pixels``). ``quality``: JPEG quality 1–100. ``isolate=False`` runs in the
-    calling process (no time or memory bound; for debugging).
+    calling process (no time or memory bound; for debugging). ``declared_name``: the
+    name the file arrived with, for the probe's extension check (default ``path.name``).
+    ``probe_first=False`` skips the probe (to exercise LibRaw and the black and noise
+    checks, the second line of defence, on files the probe would refuse).
 
-    Returns a :class:`Failure` with ``raw_unsupported``, ``raw_no_image_data``,
-    ``raw_black``, ``raw_garbage``, ``raw_timeout``, ``too_many_pixels``, ``decode_error``
-    or ``encode_failed``. Raises :class:`FileNotFoundError` if ``path`` does not exist.
+    The file is probed first (:func:`check_raw`); a refusal is returned as it is, without
+    starting LibRaw. Returns a :class:`Failure` with the probe's reasons (``truncated``,
+    ``raw_unsupported``, ``raw_no_image_data``, ``extension_mismatch``,
+    ``unsupported_format``...), ``raw_black``, ``raw_garbage``, ``raw_timeout``,
+    ``too_many_pixels``, ``decode_error`` or ``encode_failed``. Raises
+    :class:`FileNotFoundError` if ``path`` does not exist.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
     if policy not in ("develop", "embedded-preview"):
         raise ValueError(f"unknown policy {policy!r}")
+    if probe_first:
+        checked = check_raw(path, declared_name=declared_name, max_pixels=max_pixels)
+        if isinstance(checked, Failure):
+            return checked
     args = (str(path), policy, min_long_edge, quality, max_pixels)
     start = time.monotonic()
     if isolate:
@@ -190,6 +283,11 @@ def _worker_main() -> None:
         outcome = Failure(
             Reason.TOO_MANY_PIXELS,
             f"RAW development needed more than its memory cap of {max_memory_bytes} bytes.",
+        )
+    if not isinstance(outcome, Failure):
+        # ru_maxrss is in KiB on Linux: the child's peak resident set, interpreter included.
+        outcome[3]["child_peak_rss_bytes"] = (
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         )
     sys.stdout.buffer.write(pickle.dumps(outcome))
     sys.stdout.flush()
@@ -254,8 +352,11 @@ def _develop_here(
         rawpy.LibRawDataError,
         rawpy.LibRawRequestForNonexistentImageError,
     ) as exc:
+        # As in the probe: LibRaw's I/O and data errors mean the sensor data are not there.
         return Failure(
-            Reason.RAW_NO_IMAGE_DATA, f"The RAW image data are missing or unreadable: {_msg(exc)}."
+            Reason.RAW_NO_IMAGE_DATA,
+            f"The RAW image data are missing or unreadable ({_msg(exc)}): the file may be "
+            "cut short or stripped of its image data.",
         )
     except (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError) as exc:
         return Failure(Reason.TOO_MANY_PIXELS, f"The RAW image is too big: {_msg(exc)}.")
@@ -391,6 +492,50 @@ def _lag1(x: np.ndarray, y: np.ndarray) -> float:
     if sx < 1e-6 or sy < 1e-6:
         return 1.0  # flat image: no noise (black/white handled by the mean test)
     return float(((x - x.mean()) * (y - y.mean())).mean() / (sx * sy))
+
+
+def copy_capture_metadata(
+    raw_path: Path, jpeg: bytes, *, exiftool: ExifTool | None = None
+) -> bytes:
+    """Return ``jpeg`` (a master developed from ``raw_path``) with the RAW's capture EXIF.
+
+    Copies :data:`CAPTURE_TAGS` that the RAW has (a tag it lacks is left out) with
+    ExifTool's ``-TagsFromFile``, and sets EXIF ``ColorSpace`` to 1 (sRGB, the master's
+    space; ExifTool would otherwise add 65535, uncalibrated). No GPS, no Orientation
+    (absent: 1), no thumbnail, no maker notes. ``exiftool``: the process to use (default
+    :func:`~darkroom_imaging.exiftool.shared_exiftool`).
+
+    Never raises for a missing or failing ExifTool: the master is returned unchanged
+    and a warning logged, since a master without EXIF beats no master.
+    """
+    tool = exiftool if exiftool is not None else shared_exiftool()
+    source = str(Path(raw_path).absolute())
+    with tempfile.TemporaryDirectory(prefix="darkroom-master-") as tmp:
+        target = Path(tmp) / "master.jpg"
+        target.write_bytes(jpeg)
+        try:
+            _out, err = tool.execute(
+                "-TagsFromFile",
+                source,
+                *(f"-{tag}" for tag in CAPTURE_TAGS),
+                "-ExifIFD:ColorSpace=1",
+                "-overwrite_original",
+                str(target),
+            )
+        except ExifToolError as exc:
+            log.warning(
+                "master written without the RAW's EXIF: ExifTool failed",
+                extra={"raw": source, "error": str(exc)},
+            )
+            return jpeg
+        errors = [line for line in err.splitlines() if line.startswith("Error")]
+        if errors:
+            log.warning(
+                "master written without the RAW's EXIF: ExifTool refused",
+                extra={"raw": source, "error": errors[0]},
+            )
+            return jpeg
+        return target.read_bytes()
 
 
 def _msg(exc: BaseException) -> str:
