@@ -10,6 +10,7 @@ import pytest
 import pyvips
 
 from darkroom_cli.__main__ import main
+from darkroom_imaging.exiftool import shared_exiftool
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -84,11 +85,15 @@ def test_develop_writes_a_jpeg(
     assert summary["provenance"]["decode_path"] == "develop"
     image = pyvips.Image.new_from_file(str(out))
     assert (image.width, image.height) == (summary["width"], summary["height"]) == (600, 338)
+    tags = shared_exiftool().read_tags(out)
+    assert (tags["Make"], tags["Model"], tags["ISO"]) == ("LG Mobile", "LG-H815", 50)
+    assert tags["DateTimeOriginal"] == "2015:06:08 12:10:44"
 
 
 def test_develop_failure_exits_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "x.jpg"
     raw = CORPUS / "raw/metadata_only/exiftool_DNG.dng"
     assert main(["develop", str(raw), "--out", str(out)]) == 1
-    assert json.loads(capsys.readouterr().out)["reason"] == "raw_black"
+    # the probe's verdict (13,662 bytes for 8 MP), before LibRaw would decode it to black
+    assert json.loads(capsys.readouterr().out)["reason"] == "raw_no_image_data"
     assert not out.exists()

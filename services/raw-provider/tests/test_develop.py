@@ -12,6 +12,7 @@ import pyvips
 
 from darkroom_common.metrics import Metrics
 from darkroom_common.storage import FilesystemStore
+from darkroom_imaging.exiftool import shared_exiftool
 from darkroom_raw_provider.develop import develop_raw, needed_long_edge, wants
 from darkroom_raw_provider.settings import RawProviderSettings
 from darkroom_schemas import ImageMetadata, ProbeInfo, ValidatedV1
@@ -89,7 +90,7 @@ def put(store: FilesystemStore, rel: str) -> str:
     return key
 
 
-def test_cr2_embedded_preview_becomes_a_validated_master(store):
+def test_cr2_embedded_preview_becomes_a_validated_master(store, tmp_path):
     key = put(store, "raw/cr2_canon_img5952.cr2")
     settings = RawProviderSettings(policy="embedded-preview")
     out = asyncio.run(
@@ -108,6 +109,12 @@ def test_cr2_embedded_preview_becomes_a_validated_master(store):
     # The embedded 1728x1152 preview covers the 1620x1080 the largest variant needs.
     assert max(image.width, image.height) >= 1620
     assert max(image.width, image.height) < 3522
+    # The master carries the RAW's capture EXIF (sha256 above is of these bytes), upright.
+    (tmp_path / "master.jpg").write_bytes(data)
+    tags = shared_exiftool().read_tags(tmp_path / "master.jpg")
+    assert (tags["Make"], tags["Model"], tags["ISO"]) == ("Canon", "Canon EOS 30D", 640)
+    assert tags["LensModel"] == "EF-S18-55mm f/3.5-5.6"
+    assert "Orientation" not in tags
 
 
 def test_garbage_raw_is_rejected_with_the_engine_reason(store):

@@ -77,9 +77,14 @@ def run_exif(args: argparse.Namespace) -> int:
 
 
 def run_develop(args: argparse.Namespace) -> int:
-    """Develop one RAW file into ``--out``."""
+    """Develop one RAW file into ``--out``, with the RAW's capture EXIF (no GPS).
+
+    The file is probed first (a cut or stripped RAW gets the probe's reason); the master
+    carries :data:`darkroom_imaging.raw.CAPTURE_TAGS` copied by ExifTool, or none (with a
+    logged warning) when ExifTool is unavailable.
+    """
     from darkroom_imaging.outcomes import Failure
-    from darkroom_imaging.raw import develop
+    from darkroom_imaging.raw import copy_capture_metadata, develop
 
     if status := _missing([args.file]):
         return status
@@ -92,7 +97,7 @@ def run_develop(args: argparse.Namespace) -> int:
     if isinstance(result, Failure):
         print(json.dumps({"path": str(args.file), "ok": False, **result.as_dict()}))
         return 1
-    args.out.write_bytes(result.jpeg)
+    args.out.write_bytes(copy_capture_metadata(args.file, result.jpeg))
     summary = {"path": str(args.file), "ok": True, "out": str(args.out), **result.to_dict()}
     print(json.dumps(summary))
     return 0

@@ -45,6 +45,7 @@ import pyvips
 
 from darkroom_imaging import decoders, vipsconfig
 from darkroom_imaging import ops as recipe_ops
+from darkroom_imaging.cmyk import untagged_profile
 from darkroom_imaging.hdr import HdrSignal, detect, to_sdr
 from darkroom_imaging.outcomes import Failure, Reason
 from darkroom_imaging.placeholder import placeholders
@@ -483,8 +484,11 @@ def _to_srgb8(image: pyvips.Image, signal: HdrSignal | None = None) -> tuple[pyv
         else:
             colour = f"icc:{desc} (kept)"
     elif image.interpretation == "cmyk":
-        image = image.icc_transform("srgb", input_profile="cmyk", intent="relative", depth=8)
-        colour = "cmyk-fallback->sRGB"
+        # Untagged CMYK: a SWOP press profile when the system has one (:mod:`.cmyk`).
+        profile = untagged_profile()
+        image = image.icc_transform("srgb", input_profile=profile, intent="relative", depth=8)
+        name = "libvips-cmyk" if profile == "cmyk" else Path(profile).stem
+        colour = f"cmyk-untagged:{name}->sRGB"
     if image.interpretation != "srgb" or image.format != "uchar" or image.bands not in (3, 4):
         before = f"{image.interpretation}/{image.format}/{image.bands}"
         if image.interpretation in ("multiband", "histogram", "matrix", "fourier"):

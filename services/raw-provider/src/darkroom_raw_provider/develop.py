@@ -34,7 +34,7 @@ from darkroom_common.objects import download, master_key, put_counted
 from darkroom_common.ports import Clock, GallerySettings
 from darkroom_common.storage import ObjectStore
 from darkroom_imaging.outcomes import Failure
-from darkroom_imaging.raw import develop
+from darkroom_imaging.raw import copy_capture_metadata, develop, master_long_edge
 from darkroom_raw_provider.providers import (
     RawProvider,
     derived_fields,
@@ -54,13 +54,12 @@ def needed_long_edge(probe: ProbeInfo | None, box: tuple[int, int]) -> int:
 
     The largest variant fits the image *inside* ``box``; for a 3:2 sensor and a
     1920×1080 box that is 1620×1080, so a 1728×1152 embedded preview suffices.
-    Without a probe, the box's long edge.
+    Without a probe, the box's long edge. The engine's
+    :func:`~darkroom_imaging.raw.master_long_edge` (which ``darkroom render`` uses too).
     """
-    if probe is None or probe.width <= 0 or probe.height <= 0:
+    if probe is None:
         return max(box)
-    w, h = (probe.height, probe.width) if probe.orientation >= 5 else (probe.width, probe.height)
-    scale = min(box[0] / w, box[1] / h, 1.0)
-    return max(1, round(max(w, h) * scale))
+    return master_long_edge(probe.width, probe.height, probe.orientation, box)
 
 
 def local_policy(event: ValidatedV1, settings: RawProviderSettings) -> str:
@@ -82,6 +81,11 @@ async def develop_raw(
     event: ValidatedV1, *, store: ObjectStore, settings: RawProviderSettings, metrics: Metrics
 ) -> ValidatedV1:
     """Develop the RAW of ``event`` and return the ``validated`` event of its master.
+
+    The RAW is probed again first (the verdict ingest gave, with ``event.filename`` as the
+    declared name); the master carries the RAW's capture EXIF
+    (:func:`~darkroom_imaging.raw.copy_capture_metadata`: no GPS, no orientation) and
+    its ``sha256`` is that of the stored bytes, EXIF included.
 
     Raises:
         StorageUnavailable: the object store failed (retriable).
@@ -105,15 +109,17 @@ async def develop_raw(
             max_seconds=settings.max_seconds,
             max_memory_bytes=settings.max_memory_bytes,
             quality=settings.master_quality,
+            declared_name=event.filename,
         )
-    if isinstance(result, Failure):
-        return rejection(event, result.reason.value, result.message)
+        if isinstance(result, Failure):
+            return rejection(event, result.reason.value, result.message)
+        jpeg = await asyncio.to_thread(copy_capture_metadata, path, result.jpeg)
     key = master_key(event.gallery_id, event.image_id)
     master = ValidatedV1(
         **base,
         accepted=True,
         object_key=key,
-        sha256=hashlib.sha256(result.jpeg).hexdigest(),
+        sha256=hashlib.sha256(jpeg).hexdigest(),
         is_raw=False,
         probe=ProbeInfo(
             format="jpeg",
@@ -129,7 +135,7 @@ async def develop_raw(
     await put_counted(
         store,
         key,
-        result.jpeg,
+        jpeg,
         metrics,
         content_type="image/jpeg",
         metadata={  # object metadata keys allow [a-z0-9-] only
