@@ -1,4 +1,4 @@
-"""``darkroom render`` on real corpus files."""
+"""``darkroom render`` on real corpus files: probed as ingest does, RAWs developed first."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import pyvips
 
 from darkroom_cli.__main__ import main
+from darkroom_imaging.exiftool import shared_exiftool
 
 CORPUS = Path(
     os.environ.get("DARKROOM_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -47,6 +48,55 @@ def test_failed_file_gives_exit_1_with_reason(
     assert "truncated.jpg: thumb FAILED truncated" in captured.err
     assert "cmyk_no_icc.jpg: thumb 200x200" in captured.out
     assert not (tmp_path / "truncated").exists()
+
+
+def test_a_raw_is_developed_and_its_master_rendered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = CORPUS / "raw/cr2_canon_img5952.cr2"
+    status = main(["render", str(src), "--out", str(tmp_path), "--profile", "bench", "--json"])
+    assert status == 0
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    # the raw-provider's defaults: the 1728x1152 embedded preview covers 1620x1080
+    assert entry["developed"]["provenance"]["decode_path"] == "embedded-preview"
+    master = Path(entry["master"])
+    assert master == tmp_path / "cr2_canon_img5952" / "master.jpg"
+    tags = shared_exiftool().read_tags(master)
+    assert (tags["Make"], tags["Model"], tags["ISO"]) == ("Canon", "Canon EOS 30D", 640)
+    assert not [k for k in tags if k.startswith("GPS")]
+    sizes = {v["variant"]: (v["width"], v["height"]) for v in entry["variants"]}
+    assert sizes["large"] == (1620, 1080)
+    assert sizes["thumb"] == (200, 200)
+
+
+@pytest.mark.parametrize(
+    ("rel", "reason"),
+    [
+        ("bad/jpeg_with_nef_extension.nef", "extension_mismatch"),  # a JPEG named .nef
+        ("raw/metadata_only/exifpy_sony_a7iii.arw", "truncated"),  # its first 8 KB
+        ("raw/metadata_only/exiftool_DNG.dng", "raw_no_image_data"),  # stripped by ExifTool
+        ("raw/metadata_only/exifpy_nikon_z9_dng17.dng", "raw_unsupported"),  # JPEG XL DNG
+    ],
+)
+def test_a_file_the_probe_refuses_is_not_rendered(
+    rel: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = CORPUS / rel
+    status = main(["render", str(src), "--out", str(tmp_path), "--profile", "bench", "--json"])
+    assert status == 1
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    assert entry["reason"] == reason
+    variants = entry["variants"]
+    assert [v["variant"] for v in variants] == ["thumb", "medium", "large", "large_webp"]
+    assert {v["reason"] for v in variants} == {reason}
+    assert len({v["message"] for v in variants}) == 1  # the probe's one sentence
+    assert not (tmp_path / src.stem).exists()
+
+
+def test_missing_file_gives_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["render", str(tmp_path / "absent.cr2"), "--out", str(tmp_path)])
+    assert status == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_unknown_profile_gives_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
