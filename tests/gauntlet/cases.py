@@ -205,7 +205,7 @@ TRUNCATE_SOURCES: tuple[tuple[str, bool], ...] = (
     ("formats/tiff_ycbcr_no_refbw_fuji_dscf0013.tif", False),
     ("formats/avif_8bit_srgb.avif", False),
     ("formats/heic_iphone.heic", False),
-    ("formats/jxl_8bit_srgb.jxl", True),
+    ("formats/jxl_8bit_srgb.jxl", False),
     ("raw/synthetic_oiio_valid-32x32.dng", False),
     ("raw/dng_lg-h815_skia_sample_1mp.dng", False),
     ("raw/kdc_kodak_dc50.kdc", False),

@@ -3,12 +3,14 @@
 The engine never raises for bad input: it returns a :class:`Failure` carrying a
 stable reason code and one sentence a person can act on. The codes travel in
 events (``validated``, ``variant-done``) and in the catalog, so they never change
-meaning once published.
+meaning once published. The sentence holds no internals (library names, Python
+reprs, file-system paths); what the library said goes in :attr:`Failure.detail`,
+which services log with the job id and never publish.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -39,10 +41,17 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """An expected failure: ``reason`` is a :class:`Reason`, ``message`` one sentence."""
+    """An expected failure: ``reason`` is a :class:`Reason`, ``message`` one sentence.
+
+    ``message`` is for the person who uploaded the file: a sentence ending in a period,
+    without library names, Python reprs or paths. ``detail`` is the library's own text
+    (libvips, LibRaw, pillow-heif...) for the operator's log, or None; it is not part of
+    equality and not of :meth:`as_dict`, so events and API answers never carry it.
+    """
 
     reason: Reason
     message: str
+    detail: str | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         """Return ``{"reason": code, "message": sentence}`` for JSON output."""

@@ -191,8 +191,10 @@ def probe(
         if fmt is Format.TIFF:
             try:
                 tiff = read_tiff(f, size)
-            except (TiffError, struct.error) as exc:
+            except TiffError as exc:
                 return Failure(Reason.DECODE_ERROR, f"The TIFF structure is unreadable: {exc}.")
+            except struct.error as exc:
+                return Failure(Reason.DECODE_ERROR, "The TIFF structure is unreadable.", str(exc))
             fmt = tiff_format(tiff, head, extension)
         if (refusal := unsupported_reason(fmt)) is not None:
             return Failure(Reason.UNSUPPORTED_FORMAT, refusal)
@@ -317,7 +319,8 @@ def _png(f: BinaryIO, size: int) -> _Header | Failure:
         (crc,) = struct.unpack(">I", f.read(4))
         if zlib.crc32(ctype + data) != crc:
             return Failure(
-                Reason.DECODE_ERROR, f"The PNG chunk {ctype!r} at byte {pos} fails its CRC check."
+                Reason.DECODE_ERROR,
+                f"The PNG chunk {ctype.decode('latin-1')} at byte {pos} fails its CRC check.",
             )
         if ctype != b"IDAT":
             others += 1
@@ -619,9 +622,11 @@ def _probe_vips(
     except pyvips.Error as exc:
         if header.truncated:
             return Failure(Reason.TRUNCATED, f"The {fmt.name} file is cut short.")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         return Failure(
             Reason.DECODE_ERROR,
-            f"The {fmt.name} header cannot be read: {str(exc).strip().splitlines()[-1]}.",
+            f"The {fmt.name} header cannot be read.",
+            "; ".join(dict.fromkeys(lines)) or None,
         )
     if failure := _too_many(image.width, image.height, limits):
         return failure

@@ -302,14 +302,24 @@ def _open_routed(
 
 
 def _classify(error: Exception) -> Failure:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    message = "; ".join(dict.fromkeys(lines))[:300] or type(error).__name__
-    lowered = message.lower()
+    """A decoder's error as a Failure: a sentence for a person, libvips' text as detail."""
+    detail = _detail(error)
+    lowered = detail.lower()
     if "not a known" in lowered or "no known loader" in lowered:
-        return Failure(Reason.UNSUPPORTED_FORMAT, f"no decoder for this file: {message}")
+        return Failure(
+            Reason.UNSUPPORTED_FORMAT, "The file is not in an image format we can read.", detail
+        )
     if "premature end" in lowered or "truncated" in lowered or "unexpected end" in lowered:
-        return Failure(Reason.TRUNCATED, f"the source is truncated: {message}")
-    return Failure(Reason.DECODE_ERROR, f"cannot decode the source: {message}")
+        return Failure(
+            Reason.TRUNCATED, "The image file is cut short, so it cannot be decoded.", detail
+        )
+    return Failure(Reason.DECODE_ERROR, "The image data are damaged and cannot be decoded.", detail)
+
+
+def _detail(error: Exception) -> str:
+    """The library's message on one line (distinct lines joined by ``; ``), for the log."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(dict.fromkeys(lines))[:500] or type(error).__name__
 
 
 def _orientation(image: pyvips.Image) -> int:
@@ -336,7 +346,7 @@ def _decode(
     start = time.perf_counter()
     empty = not source if isinstance(source, builtins.bytes) else _is_empty_file(source)
     if empty:
-        raise _SourceError(Failure(Reason.EMPTY_FILE, "the source is empty (0 bytes)"))
+        raise _SourceError(Failure(Reason.EMPTY_FILE, "The file is empty (0 bytes)."))
     # libvips' error buffer is per process; start clean so messages are this source's.
     pyvips.vips_lib.vips_error_clear()
     # HEIC and JPEG XL are decoded by pillow-heif / pillow-jxl (:mod:`.decoders`), upright.
@@ -356,14 +366,17 @@ def _decode(
     if not loader.startswith(_ALLOWED_LOADERS):
         raise _SourceError(
             Failure(
-                Reason.UNSUPPORTED_FORMAT, f"{loader} input is not rendered (raster images only)"
+                Reason.UNSUPPORTED_FORMAT,
+                "Only raster images are rendered; this file is not one.",
+                f"loader {loader}",
             )
         )
     if width * height > context.max_pixels:
         raise _SourceError(
             Failure(
                 Reason.TOO_MANY_PIXELS,
-                f"{width}x{height} = {width * height} pixels exceeds the limit of {context.max_pixels}",
+                f"The image has {width}x{height} = {width * height} pixels, more than the "
+                f"limit of {context.max_pixels}.",
             )
         )
     swapped = orientation >= 5
@@ -600,13 +613,13 @@ def _render_variant(
             if prepared is not None:
                 prepared[key] = (image, thumbhash, dominant)
     except (pyvips.Error, ValueError) as exc:
-        message = f"{spec.name}: {exc}".splitlines()[0]
-        return VariantFailure(spec.name, Failure(Reason.RENDER_FAILED, message))
+        message = f"The variant {spec.name} could not be rendered from this image."
+        return VariantFailure(spec.name, Failure(Reason.RENDER_FAILED, message, _detail(exc)))
     try:
         data = _encode(image, spec, context)
     except pyvips.Error as exc:
-        message = f"{spec.name}: {exc}".splitlines()[0]
-        return VariantFailure(spec.name, Failure(Reason.ENCODE_FAILED, message))
+        message = f"The variant {spec.name} could not be encoded as {spec.format.upper()}."
+        return VariantFailure(spec.name, Failure(Reason.ENCODE_FAILED, message, _detail(exc)))
     provenance = dict(common)
     provenance["spec_hash"] = spec_hash(spec)
     provenance["variant"] = spec.name

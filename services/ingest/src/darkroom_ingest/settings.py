@@ -8,13 +8,13 @@ from pydantic_settings import SettingsConfigDict
 from darkroom_common.settings import DarkroomSettings
 
 SUPPORTED_EXTENSIONS = (
-    "jpg", "jpeg", "jpe", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "avif",
+    "jpg", "jpeg", "jpe", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "avif", "jxl",
     "cr2", "cr3", "nef", "nrw", "arw", "dng", "raf", "orf", "rw2", "pef", "srw", "kdc",
 )  # fmt: skip
 """File name extensions the upload API accepts (lower case, without the dot)."""
 
 SUPPORTED_FORMATS = (
-    "jpeg", "png", "webp", "gif", "tiff", "heic", "avif",
+    "jpeg", "png", "webp", "gif", "tiff", "heic", "avif", "jxl",
     "cr2", "cr3", "nef", "nrw", "arw", "dng", "raf", "orf", "rw2", "pef", "srw", "kdc",
 )  # fmt: skip
 

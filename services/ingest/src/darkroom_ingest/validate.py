@@ -187,6 +187,15 @@ async def validate_upload(
             )
         examined, metadata = await asyncio.to_thread(examine, path, upload.filename, limits)
     if isinstance(examined, Failure):
+        if examined.detail:  # the library's text: for the operator, not in the event
+            log.warning(
+                "upload rejected",
+                extra={
+                    "job_id": upload.job_id,
+                    "reason": examined.reason.value,
+                    "detail": examined.detail,
+                },
+            )
         return reject(upload, examined.reason.value, examined.message, sha256=sha256)
     if examined.format.value not in settings.allowed_formats:
         return reject(

@@ -204,7 +204,21 @@ async def reuse(
 
 
 def failed(event: VariantRequestedV1, failure: Failure) -> VariantDoneV1:
-    """Return the failed ``variant-done`` of ``event``, carrying ``failure``'s reason code."""
+    """Return the failed ``variant-done`` of ``event``, carrying ``failure``'s reason code.
+
+    The event carries the reason and the sentence; the library's ``detail``, when there is
+    one, is logged here at warning level with the job id and never published.
+    """
+    if failure.detail:
+        log.warning(
+            "variant failed",
+            extra={
+                "job_id": event.job_id,
+                "variant": event.variant,
+                "reason": failure.reason.value,
+                "detail": failure.detail,
+            },
+        )
     return _done(
         event, status="failed", reason_code=failure.reason.value, reason_message=failure.message
     )
