@@ -160,10 +160,12 @@ def detect(source: Path | builtins.bytes, header: pyvips.Image | None = None) ->
         if head[:8] == b"\x89PNG\r\n\x1a\n":
             return _png_signal(_read(source, 0, _MAX_HEAD_BYTES))
         if head[:2] == b"\xff\xd8":
-            if header is not None and header.get_typeof("xmp-data"):
+            if header is None:
+                xmp = _read(source, 0, _MAX_HEAD_BYTES)
+            elif header.get_typeof("xmp-data"):
                 xmp = builtins.bytes(header.get("xmp-data"))
             else:
-                xmp = _read(source, 0, _MAX_HEAD_BYTES)
+                return None  # libvips saw no XMP: no hdrgm (and no file read per JPEG)
             if b"hdrgm:Version" in xmp or b'xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/' in xmp:
                 return HdrSignal("gainmap", "base", "gainmap")
     except (OSError, struct.error, ValueError, IndexError):
