@@ -46,6 +46,14 @@ VARIANTS: dict[str, tuple[bool, tuple[str, ...]]] = {
         True,
         ("-EXIF:CreateDate=2018:01:02 03:04:05", "-EXIF:OffsetTimeDigitized=+09:00"),
     ),
+    "xmp_unzoned_iptc_other_second": (
+        True,
+        (
+            "-XMP-photoshop:DateCreated=2019:07:08 10:11:12",
+            "-IPTC:DateCreated=2019:07:08",
+            "-IPTC:TimeCreated=10:11:13+02:00",
+        ),
+    ),
     "dto_and_iptc": (False, ("-IPTC:DateCreated=2021:06:05", "-IPTC:TimeCreated=14:03:02-05:00")),
     "no_dates": (True, ()),
     "no_metadata": (False, ("-all=",)),
@@ -79,6 +87,7 @@ def derived(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("xmp_gps_only", "2015-04-10T18:12:23Z", "XMP-exif:GPSDateTime"),
         ("xmp_only", "2019-07-08T10:11:12+02:00", "XMP-photoshop:DateCreated"),
         ("create_date_only", "2018-01-02T03:04:05+09:00", "EXIF:CreateDate"),
+        ("xmp_unzoned_iptc_other_second", "2019-07-08T10:11:12", "XMP-photoshop:DateCreated"),
         ("dto_and_iptc", "2015-04-10T20:12:23", "EXIF:DateTimeOriginal"),
     ],
 )
@@ -172,3 +181,11 @@ def test_invalid_source_is_skipped_with_a_warning() -> None:
     assert derived_only.date_time_original is None  # Composite is built from the tags above
     gps_date_alone = from_exiftool({}, {"EXIF:GPSDateStamp": "2020:01:02"})
     assert gps_date_alone.date_time_original is None
+
+
+def test_xmp_date_takes_the_zone_of_its_iptc_twin() -> None:
+    """XMP-photoshop:DateCreated 15:15:44.31 has no zone; IPTC says 15:15:44-04:00."""
+    m = read_metadata(CORPUS / "jpeg/exif_gps_only_thompson_springs.jpg")
+    assert m.date_time_original == "2022-01-10T15:15:44.31-04:00"
+    assert m.date_time_original_source == "XMP-photoshop:DateCreated"
+    assert m.date_time_original_raw == "2022:01:10 15:15:44.31"

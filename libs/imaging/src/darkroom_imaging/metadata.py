@@ -108,6 +108,7 @@ _PARTIAL_DATETIME = re.compile(
     r"^(\d{4}):(\d{2}):(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+_ZONED = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 _WHITE_BALANCE = {0: "auto", 1: "manual"}
 
@@ -123,8 +124,9 @@ class Metadata:
     XMP-photoshop:DateCreated, XMP-exif:DateTimeOriginal, IPTC DateCreated + TimeCreated,
     a DateTimeOriginal of another group (QuickTime, MakerNotes...), then the GPS time
     (EXIF GPSDateStamp + GPSTimeStamp, or XMP-exif:GPSDateTime; UTC, so it ends in ``Z``).
-    The offset is there only when the source gives one; XMP and IPTC may give a date
-    alone (``2022-01-10``). ``date_time_original_source`` names the source
+    The offset is there only when the source gives one (an XMP date without a zone takes
+    the zone of its IPTC twin when both name the same second); XMP and IPTC may give a
+    date alone (``2022-01-10``). ``date_time_original_source`` names the source
     (``EXIF:DateTimeOriginal``, ``EXIF:CreateDate``, ``XMP-photoshop:DateCreated``,
     ``XMP-exif:DateTimeOriginal``, ``IPTC:DateCreated``, ``QuickTime:DateTimeOriginal``...,
     ``EXIF:GPSDateStamp+GPSTimeStamp``, ``XMP-exif:GPSDateTime``), None when no date was
@@ -332,8 +334,21 @@ def _capture_date(
                     "invalid_date_time_original" if exif_dto else f"invalid_date: {name}"
                 )
                 continue
+            if key.startswith("XMP:") and len(iso) >= 19 and not _ZONED.search(iso):
+                iso += _iptc_zone(dated, iso)
             return iso, value, offset if offset_key else None, name
     return None, None, None, None
+
+
+def _iptc_zone(dated: dict[str, Any], iso: str) -> str:
+    """The zone of IPTC DateCreated + TimeCreated when they give the same local second as
+    the XMP date ``iso`` (which has none), else ``""``: XMP-photoshop:DateCreated often
+    drops the zone its IPTC twin (IIM 2:60 TimeCreated) keeps."""
+    date, time = _text(dated.get("IPTC:DateCreated")), _text(dated.get("IPTC:TimeCreated"))
+    twin = _iso_datetime(f"{date} {time}", None, partial=True) if date and time else None
+    if twin is None or twin[:19] != iso[:19] or not (zone := _ZONED.search(twin)):
+        return ""
+    return zone.group(0)
 
 
 def _iso_datetime(value: str, offset: str | None, *, partial: bool = False) -> str | None:
