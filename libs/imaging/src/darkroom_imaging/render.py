@@ -12,7 +12,9 @@ Pipeline for one source (:func:`render`):
    that scale, converted to 8-bit sRGB (embedded ICC → sRGB; CMYK without ICC via
    libvips' built-in CMYK profile; 16-bit, grey and Lab via ``colourspace``),
    copied to memory **once** and auto-rotated. Animated GIF/WebP give their first
-   frame.
+   frame. HEIC (HEVC) and JPEG XL are decoded by pillow-heif / pillow-jxl
+   (:mod:`.decoders`): full size (neither has shrink-on-load), already upright
+   (HEIF ``irot``/``imir``, JPEG XL's codestream orientation), then the same steps.
 3. **Per variant**, from that in-memory intermediate: recipe geometry ops, fit
    (resize to exact bounds; ``cover`` crops at the gravity), recipe pixel ops,
    watermark, alpha flattened onto ``context.background`` for JPEG, placeholders,
