@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 DARKROOM := $(VENV)/bin/darkroom
 PY_PROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) schemas/pyproject.toml cli/pyproject.toml tools/devkit/pyproject.toml
 
-.PHONY: help run test soak soak-runtime lint typecheck check bootstrap jars exiftool test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
+.PHONY: help run test soak soak-runtime lint typecheck check bootstrap jars exiftool icc test-tools kafka-up kafka-down kafka-status topics bench bench-pipeline bench-load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
-bootstrap: $(VENV)/.synced jars exiftool ## install everything the commands need
+bootstrap: $(VENV)/.synced jars exiftool icc ## install everything the commands need
 
 $(CURDIR)/.tools/uv/bin/uv:
 	python3 -m venv .tools/uv
@@ -55,6 +55,9 @@ jars: $(VENV)/.synced ## fetch the Kafka and s3proxy jars (cached in .tools/jars
 
 exiftool: ## install ExifTool into .tools/exiftool
 	bash tools/bootstrap/exiftool.sh
+
+icc: ## the press profile for CMYK without ICC (Debian libgs-common; needs root or sudo)
+	bash tools/bootstrap/icc.sh
 
 test-tools: ## what only the tests need: Chromium for the gallery page, promtool for the alert rules
 	@for script in tools/bootstrap/chromium.sh tools/bootstrap/promtool.sh; do \
