@@ -32,36 +32,44 @@ def thumbhash_bytes(rgba: np.ndarray) -> bytes:
     h, w = rgba.shape[:2]
     if w > MAX_SIDE or h > MAX_SIDE or w < 1 or h < 1:
         raise ValueError(f"{w}x{h} doesn't fit in 100x100")
-    px = rgba.astype(np.float64) / 255.0
-    alpha = px[..., 3]
-    avg_a = float(alpha.sum())
-    avg = (px[..., :3] * alpha[..., None]).sum(axis=(0, 1)) / avg_a if avg_a else np.zeros(3)
-    has_alpha = avg_a < w * h
+    # Channel-first planes (contiguous): r, g, b, a in 0..1.
+    px = np.moveaxis(rgba, 2, 0).astype(np.float64, order="C") / 255.0
+    alpha = px[3]
+    if bool((rgba[..., 3] == 255).all()):
+        # Opaque (the usual case): the average-colour blend below is the identity.
+        has_alpha = False
+        r, g, b = px[0], px[1], px[2]
+    else:
+        avg_a = float(alpha.sum())
+        avg = (px[:3] * alpha).sum(axis=(1, 2)) / avg_a if avg_a else np.zeros(3)
+        has_alpha = avg_a < w * h
+        r, g, b = (avg[i] * (1 - alpha) + px[i] * alpha for i in range(3))
     l_limit = 5 if has_alpha else 7
     lx = max(1, _round(l_limit * w / max(w, h)))
     ly = max(1, _round(l_limit * h / max(w, h)))
-    rgb = avg * (1 - alpha[..., None]) + px[..., :3] * alpha[..., None]
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     l_ch = (r + g + b) / 3
     p_ch = (r + g) / 2 - b
     q_ch = r - g
 
+    xs = np.arange(w) + 0.5
+    ys = np.arange(h) + 0.5
+
     def encode(channel: np.ndarray, nx: int, ny: int) -> tuple[float, list[float], float]:
-        dc, ac, scale = 0.0, [], 0.0
-        xs = np.arange(w) + 0.5
-        ys = np.arange(h) + 0.5
+        # Every (cx, cy) coefficient at once: cos(π/h·cy·y) · channel · cos(π/w·cx·x)ᵀ.
+        fy = np.cos(math.pi / h * np.outer(np.arange(ny), ys))
+        fx = np.cos(math.pi / w * np.outer(np.arange(nx), xs))
+        # Rounded to 1e-12 so that coefficients which are exactly 0 (a flat channel,
+        # a symmetric alpha edge) are 0.0, not summation-order noise that the AC
+        # normalisation below would blow up or that would tip a .5 tie either way.
+        coeffs = np.round((fy @ channel @ fx.T) / (w * h), 12)
+        dc, ac = float(coeffs[0, 0]), []
         for cy in range(ny):
-            fy = np.cos(math.pi / h * cy * ys)
             cx = 0
             while cx * ny < nx * (ny - cy):
-                fx = np.cos(math.pi / w * cx * xs)
-                f = float(fy @ channel @ fx) / (w * h)
                 if cx or cy:
-                    ac.append(f)
-                    scale = max(scale, abs(f))
-                else:
-                    dc = f
+                    ac.append(float(coeffs[cy, cx]))
                 cx += 1
+        scale = max((abs(f) for f in ac), default=0.0)
         if scale:
             ac = [0.5 + 0.5 / scale * f for f in ac]
         return dc, ac, scale

@@ -611,7 +611,7 @@ def _render_variant(
         if prepared is not None and key in prepared:
             image, thumbhash, dominant = prepared[key]
         else:
-            image, thumbhash, dominant = _prepare(base, decode, spec, context)
+            image, thumbhash, dominant = _prepare(base, decode, spec, context, prepared)
             if prepared is not None:
                 prepared[key] = (image, thumbhash, dominant)
     except (pyvips.Error, ValueError) as exc:
@@ -648,9 +648,17 @@ def _pixel_key(spec: VariantSpec, has_alpha: bool) -> str:
 
 
 def _prepare(
-    base: pyvips.Image, decode: DecodeInfo, spec: VariantSpec, context: RenderContext
+    base: pyvips.Image,
+    decode: DecodeInfo,
+    spec: VariantSpec,
+    context: RenderContext,
+    shared: dict[str, tuple[pyvips.Image, str, str]] | None = None,
 ) -> tuple[pyvips.Image, str, str]:
-    """Return the final pixels of ``spec`` (in memory) with its placeholders."""
+    """Return the final pixels of ``spec`` (in memory) with its placeholders.
+
+    ``shared`` is the per-source cache :func:`render` passes (see
+    :func:`_placeholders`); ``None`` computes everything for this spec alone.
+    """
     geometry, pixel = recipe_ops.split_recipe(spec.recipe)
     image = recipe_ops.apply_geometry(base, geometry)
     gw, gh = recipe_ops.geometry_size(decode.oriented_width, decode.oriented_height, geometry)
@@ -677,8 +685,38 @@ def _prepare(
     # Materialise once: placeholders and the encoder both read these pixels.
     if image is not base:
         image = image.copy_memory()
-    thumbhash, dominant = placeholders(image)
+    thumbhash, dominant = _placeholders(base, image, spec, context, shared)
     return image, thumbhash, dominant
+
+
+def _placeholders(
+    base: pyvips.Image,
+    image: pyvips.Image,
+    spec: VariantSpec,
+    context: RenderContext,
+    shared: dict[str, tuple[pyvips.Image, str, str]] | None,
+) -> tuple[str, str]:
+    """Return ``(thumbhash, dominant colour)`` for the variant ``image`` of ``spec``.
+
+    A plain ``inside`` variant (no recipe, no watermark) is the whole intermediate
+    ``base`` at some scale, so all such variants of one source get the same
+    placeholders, computed once from ``base`` (its ≤100 px reduction) and cached in
+    ``shared`` (the order of the specs does not change them; the largest variant's
+    ``inside`` placeholders are what they were when each variant had its own).
+    Other variants (cover crops, recipes, watermarks) get their own, from ``image``.
+    """
+    if shared is None or spec.fit != "inside" or spec.recipe or spec.watermark is not None:
+        return placeholders(image)
+    flatten = spec.format == "jpeg" and base.hasalpha()
+    key = f"placeholders:inside:flatten={flatten}"
+    if key not in shared:
+        source = base
+        if flatten:
+            source = base.flatten(background=hex_to_rgb(context.background)).cast("uchar")
+            source = source.copy(interpretation="srgb")
+        shared[key] = (base, *placeholders(source))
+    _, thumbhash, dominant = shared[key]
+    return thumbhash, dominant
 
 
 def _encode(image: pyvips.Image, spec: VariantSpec, context: RenderContext) -> builtins.bytes:
