@@ -417,7 +417,7 @@ def _isobmff(f: BinaryIO, size: int) -> _Header | Failure:
     The size is the largest ``ispe`` property in ``meta`` (HEIF, ISO/IEC 23008-12 6.5.3):
     libvips reports 1 pixel for a width it cannot represent (2^31 - 1) instead of failing.
     """
-    pos, boxes, header = 0, 0, _Header()
+    pos, boxes, header, kinds = 0, 0, _Header(), set()
     while pos + 8 <= size:
         boxes += 1
         if boxes > MAX_HEADER_STRUCTURES:
@@ -434,6 +434,7 @@ def _isobmff(f: BinaryIO, size: int) -> _Header | Failure:
         if box_size < 8 or pos + box_size > size:
             header.truncated = f"the box at byte {pos}"
             return header
+        kinds.add(kind)
         if kind == b"meta":
             f.seek(4, 1)  # FullBox version and flags
             body = box_size - (f.tell() - pos)
@@ -441,6 +442,10 @@ def _isobmff(f: BinaryIO, size: int) -> _Header | Failure:
             if sizes:
                 header.width, header.height = max(sizes, key=lambda wh: wh[0] * wh[1])
         pos += box_size
+    if pos < size:
+        header.truncated = f"the box at byte {pos}"  # fewer bytes left than a box header
+    elif not kinds & {b"meta", b"moov"}:
+        header.truncated = "the metadata box (meta)"  # HEIF/AVIF need meta, CR3 moov
     return header
 
 
@@ -615,6 +620,7 @@ def _probe_vips(
 ) -> Probe | Failure:
     if header.width and (failure := _too_many(header.width, header.height, limits)):
         return failure
+    pyvips.vips_lib.vips_error_clear()  # the error buffer is per process: keep this file's
     try:
         image = pyvips.Operation.call(
             _VIPS_LOADERS[fmt], str(path), access=pyvips.Access.SEQUENTIAL, fail=False
