@@ -198,6 +198,8 @@ def test_cut_copies_are_refused_never_crash(tmp_path: Path, source: Path, keep: 
     cut.write_bytes(data[: int(keep) if keep > 1 else int(len(data) * keep)])
     result = probe(cut)
     assert isinstance(result, Failure), result
+    if source == HEIC:  # the box structure tells a cut HEIF at any length
+        assert result.reason is Reason.TRUNCATED, result
     assert result.reason in (Reason.TRUNCATED, Reason.DECODE_ERROR), result
     rendered = render(cut, DEFAULT.specs)
     assert rendered.failure is not None, rendered.decode
