@@ -13,6 +13,7 @@ import pyvips
 from darkroom_common.metrics import Metrics
 from darkroom_common.storage import FilesystemStore
 from darkroom_imaging.exiftool import shared_exiftool
+from darkroom_imaging.raw import DEFAULT_MASTER_BOX, DEFAULT_MASTER_QUALITY, DEFAULT_POLICY
 from darkroom_raw_provider.develop import develop_raw, needed_long_edge, wants
 from darkroom_raw_provider.settings import RawProviderSettings
 from darkroom_schemas import ImageMetadata, ProbeInfo, ValidatedV1
@@ -69,6 +70,14 @@ def test_needed_long_edge(size, orientation, box, expected):
     )
     assert needed_long_edge(probe, box) == expected
     assert needed_long_edge(None, box) == 1920
+
+
+def test_the_engine_defaults_darkroom_render_uses_are_the_services():
+    """``darkroom render`` develops with raw.py's defaults; they must be this service's."""
+    settings = RawProviderSettings()
+    assert settings.policy == DEFAULT_POLICY
+    assert settings.master_box == DEFAULT_MASTER_BOX
+    assert settings.master_quality == DEFAULT_MASTER_QUALITY
 
 
 def test_only_accepted_raw_originals_are_developed():
