@@ -78,3 +78,22 @@ def test_library_text_goes_to_detail_not_message(copies: Path) -> None:
     assert html.detail is not None
     assert "not a known file format" in html.detail
     assert html == Failure(Reason.UNSUPPORTED_FORMAT, html.message)  # detail is not compared
+
+
+RAW_STRIPPED = sorted(p.name for p in (CORPUS / "raw" / "metadata_only").iterdir())
+
+
+@pytest.mark.parametrize("name", RAW_STRIPPED)
+def test_raw_verdicts_are_plain_sentences_in_probe_and_develop(tmp_path: Path, name: str) -> None:
+    """The stripped, cut and JPEG XL RAWs: the same sentence from the probe and develop."""
+    from darkroom_imaging.raw import develop
+
+    path = tmp_path / name
+    shutil.copyfile(CORPUS / "raw" / "metadata_only" / name, path)
+    probed = probe(path)
+    developed = develop(path, policy="embedded-preview", isolate=False)
+    assert isinstance(probed, Failure), probed
+    assert isinstance(developed, Failure), developed
+    _check(probed.message, tmp_path)
+    _check(developed.message, tmp_path)
+    assert (developed.reason, developed.message) == (probed.reason, probed.message)

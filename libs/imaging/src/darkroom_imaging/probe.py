@@ -192,7 +192,7 @@ def probe(
             try:
                 tiff = read_tiff(f, size)
             except TiffError as exc:
-                return Failure(Reason.DECODE_ERROR, f"The TIFF structure is unreadable: {exc}.")
+                return Failure(Reason.DECODE_ERROR, "The TIFF structure is unreadable.", str(exc))
             except struct.error as exc:
                 return Failure(Reason.DECODE_ERROR, "The TIFF structure is unreadable.", str(exc))
             fmt = tiff_format(tiff, head, extension)
@@ -487,7 +487,8 @@ def _probe_raw(
     if tiff is not None and any(i.compression == COMPRESSION_JPEG_XL for i in tiff.ifds):
         return Failure(
             Reason.RAW_UNSUPPORTED,
-            "The DNG's image data use JPEG XL compression (DNG 1.7), which LibRaw cannot decode.",
+            "The DNG's image data use JPEG XL compression (DNG 1.7), which the RAW decoder "
+            "cannot read yet; export it as a DNG without JPEG XL compression, or as TIFF or JPEG.",
         )
     declared = header.width * header.height
     try:
@@ -496,14 +497,18 @@ def _probe_raw(
     except rawpy.LibRawFileUnsupportedError:
         if declared and size / declared < MIN_RAW_BYTES_PER_PIXEL:
             return _no_image_data(fmt, size, declared)
-        return Failure(Reason.RAW_UNSUPPORTED, f"LibRaw does not support this {fmt.name} file.")
+        return Failure(
+            Reason.RAW_UNSUPPORTED,
+            f"This {fmt.name} file comes from a camera the RAW decoder does not support.",
+        )
     except (rawpy.LibRawIOError, rawpy.LibRawDataError) as exc:
         return Failure(
             Reason.RAW_NO_IMAGE_DATA,
-            f"The {fmt.name} file's image data are missing or unreadable ({_msg(exc)}).",
+            f"The {fmt.name} file's image data are missing or unreadable.",
+            _msg(exc),
         )
     except rawpy.LibRawError as exc:
-        return Failure(Reason.DECODE_ERROR, f"LibRaw cannot read the header: {_msg(exc)}.")
+        return Failure(Reason.DECODE_ERROR, f"The {fmt.name} header cannot be read.", _msg(exc))
     if failure := _too_many(sizes.raw_width, sizes.raw_height, limits):
         return failure
     sensor = sizes.raw_width * sizes.raw_height

@@ -346,7 +346,11 @@ def _develop_here(
                 image = pyvips.Image.new_from_array(np.ascontiguousarray(rgb))
                 image = image.copy(interpretation=pyvips.Interpretation.SRGB)
     except (rawpy.LibRawFileUnsupportedError, rawpy.LibRawNotImplementedError) as exc:
-        return Failure(Reason.RAW_UNSUPPORTED, f"LibRaw does not support this file: {_msg(exc)}.")
+        return Failure(
+            Reason.RAW_UNSUPPORTED,
+            "This RAW file comes from a camera or format variant the RAW decoder does not support.",
+            _msg(exc),
+        )
     except (
         rawpy.LibRawIOError,
         rawpy.LibRawDataError,
@@ -355,17 +359,20 @@ def _develop_here(
         # As in the probe: LibRaw's I/O and data errors mean the sensor data are not there.
         return Failure(
             Reason.RAW_NO_IMAGE_DATA,
-            f"The RAW image data are missing or unreadable ({_msg(exc)}): the file may be "
-            "cut short or stripped of its image data.",
+            "The RAW image data are missing or unreadable: the file may be cut short or "
+            "stripped of its image data.",
+            _msg(exc),
         )
     except (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError) as exc:
-        return Failure(Reason.TOO_MANY_PIXELS, f"The RAW image is too big: {_msg(exc)}.")
+        return Failure(Reason.TOO_MANY_PIXELS, "The RAW image is too big to develop.", _msg(exc))
     except rawpy.LibRawError as exc:
-        return Failure(Reason.DECODE_ERROR, f"LibRaw failed: {_msg(exc)}.")
+        return Failure(Reason.DECODE_ERROR, "The RAW file could not be developed.", _msg(exc))
     try:
         jpeg = image.jpegsave_buffer(Q=quality, optimize_coding=True, keep=pyvips.ForeignKeep.NONE)
     except pyvips.Error as exc:
-        return Failure(Reason.ENCODE_FAILED, f"JPEG encoding failed: {exc}".strip())
+        return Failure(
+            Reason.ENCODE_FAILED, "The developed image could not be encoded as JPEG.", str(exc)
+        )
     return bytes(jpeg), image.width, image.height, details
 
 
