@@ -151,3 +151,22 @@ def test_missing_original_is_a_rejection_not_a_crash(store):
     )
     assert not out.accepted
     assert out.reason_code == "missing_original"
+
+
+def test_the_decoders_words_go_to_the_log_with_the_job_id_not_to_the_event(store, caplog):
+    """A RAW cut to its first 2 %: LibRaw's I/O error is logged, the event has a sentence."""
+    data = (CORPUS / "raw/metadata_only/exiftool_Panasonic.rw2").read_bytes()
+    key = "originals/g1/i1/cut.rw2"
+    asyncio.run(store.put(key, data[: len(data) // 50]))
+    with caplog.at_level("WARNING", logger="darkroom_raw_provider.develop"):
+        out = asyncio.run(
+            develop_raw_(
+                raw_event(key, "rw2", 3664, 2754), store=store, settings=RawProviderSettings()
+            )
+        )
+    assert not out.accepted
+    assert out.reason_code == "raw_no_image_data"
+    assert out.reason_message == "The RW2 file's image data are missing or unreadable."
+    [record] = [r for r in caplog.records if r.getMessage() == "development failed"]
+    assert record.job_id == "j1"
+    assert record.detail == "Input/output error"

@@ -112,6 +112,15 @@ async def develop_raw(
             declared_name=event.filename,
         )
         if isinstance(result, Failure):
+            if result.detail:  # the decoder's own words: for the log, never the event
+                log.warning(
+                    "development failed",
+                    extra={
+                        "job_id": event.job_id,
+                        "reason": result.reason.value,
+                        "detail": result.detail,
+                    },
+                )
             return rejection(event, result.reason.value, result.message)
         jpeg = await asyncio.to_thread(copy_capture_metadata, path, result.jpeg)
     key = master_key(event.gallery_id, event.image_id)
