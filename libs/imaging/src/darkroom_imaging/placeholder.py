@@ -141,18 +141,27 @@ def dominant_colour(rgba: np.ndarray) -> str:
 
 
 def small_rgba(image: pyvips.Image) -> np.ndarray:
-    """Return an ``(h, w, 4)`` uint8 array of ``image`` (8-bit sRGB) fitted in 100×100."""
+    """Return an ``(h, w, 4)`` uint8 array of ``image`` (8-bit sRGB) fitted in 100×100.
+
+    ``image`` has 3 bands (opaque: alpha 255 is added) or 4; anything else raises
+    ``ValueError``.
+    """
+    if image.bands not in (3, 4):
+        raise ValueError(f"expected 3 or 4 bands (sRGB, sRGB + alpha), got {image.bands}")
     scale = min(1.0, MAX_SIDE / max(image.width, image.height))
     small = image.resize(scale) if scale < 1.0 else image
     if small.width > MAX_SIDE or small.height > MAX_SIDE:
         small = small.crop(0, 0, min(small.width, MAX_SIDE), min(small.height, MAX_SIDE))
-    if small.bands == 3:
-        small = small.bandjoin(255)
-    return np.ndarray(
-        buffer=small.cast("uchar").write_to_memory(),
+    if small.format != "uchar":
+        small = small.cast("uchar")
+    pixels = np.ndarray(
+        buffer=small.write_to_memory(),
         dtype=np.uint8,
-        shape=(small.height, small.width, 4),
+        shape=(small.height, small.width, small.bands),
     )
+    if small.bands == 3:  # opaque alpha added here, not as two more libvips operations
+        pixels = np.dstack((pixels, np.full(pixels.shape[:2], 255, dtype=np.uint8)))
+    return pixels
 
 
 def placeholders(image: pyvips.Image) -> tuple[str, str]:
