@@ -10,7 +10,8 @@ Pipeline for one source (:func:`render`):
    that still yields at least that many pixels (like sharp's ``fastShrinkOnLoad``),
    sequentially; the result is reduced (Lanczos 3, alpha premultiplied) to exactly
    that scale, converted to 8-bit sRGB (embedded ICC → sRGB; CMYK without ICC via
-   libvips' built-in CMYK profile; 16-bit, grey and Lab via ``colourspace``),
+   a SWOP press profile, :mod:`.cmyk`; PQ/HLG HDR tone-mapped, :mod:`.hdr`; 16-bit,
+   grey and Lab via ``colourspace``),
    copied to memory **once** and auto-rotated. Animated GIF/WebP give their first
    frame. HEIC (HEVC) and JPEG XL are decoded by pillow-heif / pillow-jxl
    (:mod:`.decoders`): full size (neither has shrink-on-load), already upright
