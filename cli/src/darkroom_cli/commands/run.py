@@ -37,6 +37,11 @@ SAMPLE = (
     "formats/png_rgba_alpha.png",
     "formats/cmyk_swop_icc.jpg",
     "formats/webp_animated.webp",
+    "formats/heic_iphone.heic",
+    "formats/avif_10bit_hdr_p3_nclx.avif",
+    "formats/icc_displayp3_ultrahdr_pixel6pro.jpg",
+    "formats/jxl_8bit_srgb.jxl",
+    "formats/cmyk_no_icc.jpg",
     "raw/metadata_only/exiftool_CanonRaw.cr3",
     "raw/metadata_only/exiftool_Panasonic.rw2",
     "bad/truncated.jpg",
@@ -44,11 +49,12 @@ SAMPLE = (
     "bad/zero_bytes.jpg",
     "bad/jpeg_with_nef_extension.nef",
 )
-"""The default sample: RAW, every orientation, EXIF-rich, odd formats and bad files."""
+"""The default sample: RAW, every orientation, EXIF-rich, phone formats (HEIC, HDR AVIF,
+Ultra HDR JPEG, JPEG XL), odd formats and bad files."""
 
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif",
-    ".avif", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".dng", ".raf", ".orf", ".rw2",
+    ".avif", ".jxl", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".dng", ".raf", ".orf", ".rw2",
     ".pef", ".srw", ".kdc",
 }  # fmt: skip
 
