@@ -225,3 +225,19 @@ def test_real_sensor_data_have_correlated_colour_planes(rel):
 
     with rawpy.imread(str(CORPUS / rel)) as raw:
         assert cfa_plane_correlation(raw) > CFA_CORRELATION_MIN
+
+
+def test_a_decoder_process_that_dies_is_a_decode_error_in_a_sentence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The child exits without an outcome (killed, crashed): a sentence, the stderr as detail."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'Segmentation fault in libraw' >&2\nexit 139\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(fake))
+    result = develop(CORPUS / "raw" / "synthetic_oiio_valid-32x32.dng", policy="develop")
+    assert result == Failure(
+        Reason.DECODE_ERROR, "The RAW decoder stopped unexpectedly (exit code 139)."
+    )
+    assert isinstance(result, Failure)
+    assert result.detail == "Segmentation fault in libraw"

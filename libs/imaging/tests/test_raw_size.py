@@ -15,6 +15,8 @@ picks the cases, and ``bench/raw_size_bench.py`` prints the figures for both.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +129,21 @@ def test_large_bayer_dng_develops_within_the_memory_cap(megapixels: str, tmp_pat
     source = source.crop(0, 0, source.width, round(source.width * height / width))
     r = float(np.corrcoef(_luma(master), _luma(source))[0, 1])
     assert r > 0.9, r
+
+
+def test_the_childs_peak_is_its_own_not_its_big_parents() -> None:
+    """Linux keeps ``ru_maxrss`` across fork and exec: a 1 GiB parent must not show in it."""
+    script = (
+        "import json, sys\n"
+        "from darkroom_imaging.raw import develop\n"
+        "ballast = bytearray(1 << 30)\n"
+        "ballast[:: 4096] = b'x' * len(ballast[:: 4096])\n"
+        "dev = develop(sys.argv[1], policy='develop')\n"
+        "print(json.dumps(dev.provenance['child_peak_rss_bytes']))\n"
+    )
+    small = CORPUS / "raw" / "synthetic_oiio_valid-32x32.dng"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(small)], capture_output=True, text=True, check=True
+    )
+    peak = int(done.stdout.strip())
+    assert 10 * 2**20 < peak < 400 * 2**20, peak

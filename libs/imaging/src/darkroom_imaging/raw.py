@@ -29,7 +29,7 @@ Every development runs in a child Python process (``python -m darkroom_imaging.r
 hang is killed at ``max_seconds`` (``raw_timeout``), a crash of LibRaw on a hostile file
 cannot take the caller down, and the child's address space is capped at
 ``max_memory_bytes`` (``RLIMIT_AS``). The price is about 0.3 s of start-up per file. The
-child reports its peak resident set (``ru_maxrss``) as ``child_peak_rss_bytes``.
+child reports its peak resident set (``VmHWM``) as ``child_peak_rss_bytes``.
 
 The master carries no metadata from LibRaw or libvips; :func:`copy_capture_metadata`
 copies the RAW's capture EXIF (:data:`CAPTURE_TAGS`, never GPS or orientation) into it
@@ -266,7 +266,8 @@ def _run_isolated(
         tail = stderr.strip().splitlines()[-1:] or [""]
         return Failure(
             Reason.DECODE_ERROR,
-            f"The RAW decoder process failed (exit code {done.returncode}) {tail[0]}".strip(),
+            f"The RAW decoder stopped unexpectedly (exit code {done.returncode}).",
+            tail[0] or None,
         )
     outcome: _Outcome = pickle.loads(done.stdout)
     return outcome
@@ -285,12 +286,27 @@ def _worker_main() -> None:
             f"RAW development needed more than its memory cap of {max_memory_bytes} bytes.",
         )
     if not isinstance(outcome, Failure):
-        # ru_maxrss is in KiB on Linux: the child's peak resident set, interpreter included.
-        outcome[3]["child_peak_rss_bytes"] = (
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        )
+        outcome[3]["child_peak_rss_bytes"] = _peak_rss_bytes()
     sys.stdout.buffer.write(pickle.dumps(outcome))
     sys.stdout.flush()
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set in bytes, interpreter included.
+
+    ``VmHWM`` of ``/proc/self/status`` (proc(5)), which starts afresh at ``execve``;
+    ``getrusage().ru_maxrss`` does not (Linux keeps the parent's peak across fork and
+    exec, so a child of a big process would report the parent's). Falls back to
+    ``ru_maxrss`` (KiB) where ``/proc`` is absent.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _develop_here(
