@@ -26,7 +26,7 @@ test: bootstrap test-tools ## the whole test suite against a real broker and a r
 soak: bootstrap ## the chaos soak: 30 minutes of kills (every stage, catalog state loss, a broker of 3) under uploads; SEED=n
 	mkdir -p .darkroom && $(VENV)/bin/python -m darkroom_dev.chaos --minutes 30 --seed $(or $(SEED),1) --workers-per-stage 2 --brokers 3 --out .darkroom/soak-summary.json
 
-soak-runtime: bootstrap ## the stage runtime's long repetitions: darkroom run twice x20, catalog state loss x20 (CI runs 5 and 2)
+soak-runtime: bootstrap ## the stage runtime's long repetitions: darkroom run twice x20, catalog state loss x20 (CI runs 3 and 2)
 	DARKROOM_RUN_TWICE_REPS=20 DARKROOM_STATE_LOSS_RUNS=20 $(VENV)/bin/pytest -p no:cacheprovider \
 		tests/test_run_twice.py tests/faults/test_state_loss.py tests/test_rebalance_e2e.py
 

@@ -8,7 +8,7 @@ be ``complete`` within the run's timeout, every time. Even repetitions reuse the
 run's data folder, odd ones start the second run in a new one (a worker without its
 local state).
 
-``DARKROOM_RUN_TWICE_REPS`` sets the repetitions (CI: 5; ``make soak-runtime``: 20).
+``DARKROOM_RUN_TWICE_REPS`` sets the repetitions (CI: 3; ``make soak-runtime``: 20).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .conftest import CORPUS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
-REPS = int(os.environ.get("DARKROOM_RUN_TWICE_REPS", "5"))
+REPS = int(os.environ.get("DARKROOM_RUN_TWICE_REPS", "3"))
 PHOTOS = 16
 TIMEOUT_S = 240
 """The bound on one run's jobs (seconds); a run on an idle 2-core machine takes about 25 s."""
