@@ -112,3 +112,18 @@ def test_unknown_profile_gives_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert status == 2
     assert "unknown profile" in capsys.readouterr().err
+
+
+def test_render_limits_are_the_pipelines_defaults():
+    """`darkroom render` refuses what ingest refuses and renders what the variants stage renders."""
+    from darkroom_cli.commands.render import MAX_FILE_BYTES, MAX_PIXELS
+    from darkroom_ingest.settings import IngestSettings
+    from darkroom_variants.settings import VariantsSettings
+
+    ingest = IngestSettings.model_fields
+    assert (
+        MAX_PIXELS
+        == ingest["max_pixels"].default
+        == VariantsSettings.model_fields["max_pixels"].default
+    )
+    assert ingest["max_upload_bytes"].default == MAX_FILE_BYTES

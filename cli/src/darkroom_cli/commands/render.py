@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: The ingest stage's default upload limit (``DARKROOM_INGEST_MAX_UPLOAD_BYTES``), bytes.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: The ingest and variants stages' default pixel limit (``max_pixels``), width × height.
+MAX_PIXELS = 200_000_000
 
 
 def register(subparsers: Any) -> None:
@@ -53,7 +55,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--artist", default="", help="artist for watermarks and EXIF Artist")
     parser.add_argument("--copyright", default="", help="EXIF Copyright for keep_copyright specs")
-    # default None: the engine's DEFAULT_MAX_PIXELS, read when the command runs
+    # default None: MAX_PIXELS, the pipeline's own limit
     parser.add_argument(
         "--max-pixels", type=int, default=None, help="refuse larger sources (default 200 MP)"
     )
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from darkroom_imaging.outcomes import Failure
     from darkroom_imaging.probe import ProbeLimits, probe
     from darkroom_imaging.profiles import ProfileError, load_profile
-    from darkroom_imaging.render import DEFAULT_MAX_PIXELS, RenderContext, RenderedVariant, render
+    from darkroom_imaging.render import RenderContext, RenderedVariant, render
 
     try:
         profile = load_profile(args.profile)
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"darkroom render: no such file: {p}", file=sys.stderr)
     if missing:
         return 2
-    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    max_pixels = MAX_PIXELS if args.max_pixels is None else args.max_pixels
     limits = ProbeLimits(max_pixels=max_pixels, max_bytes=MAX_FILE_BYTES)
     context = RenderContext(artist=args.artist, copyright=args.copyright, max_pixels=max_pixels)
     report: list[dict[str, Any]] = []
