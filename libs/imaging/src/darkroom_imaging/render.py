@@ -263,8 +263,10 @@ def render(
     }
     # Specs that differ only in encoding (large / large_webp / large_avif) share pixels.
     prepared: dict[str, tuple[pyvips.Image, str, str]] = {}
+    # Plain ``inside`` variants share one set of placeholders (see _placeholders).
+    inside: dict[bool, tuple[str, str]] = {}
     outcomes = tuple(
-        _render_variant(base, decode, spec, context, common, prepared) for spec in specs
+        _render_variant(base, decode, spec, context, common, prepared, inside) for spec in specs
     )
     return RenderResult(outcomes=outcomes, decode=decode)
 
@@ -605,6 +607,7 @@ def _render_variant(
     context: RenderContext,
     common: dict[str, Any],
     prepared: dict[str, tuple[pyvips.Image, str, str]] | None = None,
+    inside: dict[bool, tuple[str, str]] | None = None,
 ) -> VariantOutcome:
     start = time.perf_counter()
     key = _pixel_key(spec, base.hasalpha())
@@ -612,7 +615,7 @@ def _render_variant(
         if prepared is not None and key in prepared:
             image, thumbhash, dominant = prepared[key]
         else:
-            image, thumbhash, dominant = _prepare(base, decode, spec, context, prepared)
+            image, thumbhash, dominant = _prepare(base, decode, spec, context, inside)
             if prepared is not None:
                 prepared[key] = (image, thumbhash, dominant)
     except (pyvips.Error, ValueError) as exc:
@@ -653,11 +656,11 @@ def _prepare(
     decode: DecodeInfo,
     spec: VariantSpec,
     context: RenderContext,
-    shared: dict[str, tuple[pyvips.Image, str, str]] | None = None,
+    inside: dict[bool, tuple[str, str]] | None = None,
 ) -> tuple[pyvips.Image, str, str]:
     """Return the final pixels of ``spec`` (in memory) with its placeholders.
 
-    ``shared`` is the per-source cache :func:`render` passes (see
+    ``inside`` is the per-source placeholder cache :func:`render` passes (see
     :func:`_placeholders`); ``None`` computes everything for this spec alone.
     """
     geometry, pixel = recipe_ops.split_recipe(spec.recipe)
@@ -686,7 +689,7 @@ def _prepare(
     # Materialise once: placeholders and the encoder both read these pixels.
     if image is not base:
         image = image.copy_memory()
-    thumbhash, dominant = _placeholders(base, image, spec, context, shared)
+    thumbhash, dominant = _placeholders(base, image, spec, context, inside)
     return image, thumbhash, dominant
 
 
@@ -695,29 +698,27 @@ def _placeholders(
     image: pyvips.Image,
     spec: VariantSpec,
     context: RenderContext,
-    shared: dict[str, tuple[pyvips.Image, str, str]] | None,
+    inside: dict[bool, tuple[str, str]] | None,
 ) -> tuple[str, str]:
     """Return ``(thumbhash, dominant colour)`` for the variant ``image`` of ``spec``.
 
     A plain ``inside`` variant (no recipe, no watermark) is the whole intermediate
     ``base`` at some scale, so all such variants of one source get the same
     placeholders, computed once from ``base`` (its ≤100 px reduction) and cached in
-    ``shared`` (the order of the specs does not change them; the largest variant's
+    ``inside`` by whether alpha is flattened (the order of the specs does not change them; the largest variant's
     ``inside`` placeholders are what they were when each variant had its own).
     Other variants (cover crops, recipes, watermarks) get their own, from ``image``.
     """
-    if shared is None or spec.fit != "inside" or spec.recipe or spec.watermark is not None:
+    if inside is None or spec.fit != "inside" or spec.recipe or spec.watermark is not None:
         return placeholders(image)
     flatten = spec.format == "jpeg" and base.hasalpha()
-    key = f"placeholders:inside:flatten={flatten}"
-    if key not in shared:
+    if flatten not in inside:
         source = base
         if flatten:
             source = base.flatten(background=hex_to_rgb(context.background)).cast("uchar")
             source = source.copy(interpretation="srgb")
-        shared[key] = (base, *placeholders(source))
-    _, thumbhash, dominant = shared[key]
-    return thumbhash, dominant
+        inside[flatten] = placeholders(source)
+    return inside[flatten]
 
 
 def _encode(image: pyvips.Image, spec: VariantSpec, context: RenderContext) -> builtins.bytes:
