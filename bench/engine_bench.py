@@ -278,7 +278,7 @@ def worker_profile(image: Path, repeat: int, profile: str, max_pixels: int) -> d
         c, w, base = timed(autorot)
         steps["autorot"] = (c, w)
         done: dict[tuple[int, int, str], Any] = {}
-        shared: dict[str, Any] = {}  # render()'s per-source placeholder cache
+        shared: dict[bool, tuple[str, str]] = {}  # render()'s per-source placeholder cache
         for spec in specs:
             key = (spec.width, spec.height, spec.fit)
             if key in done:  # shares pixels with an earlier spec, as in render()
